@@ -1,0 +1,97 @@
+package v1alpha1
+
+// Condition types shared by every kind.
+const (
+	// ConditionReady summarises the other conditions of an object. It is
+	// recomputed on every reconcile.
+	ConditionReady = "Ready"
+)
+
+// Condition types of an EventStream.
+const (
+	// ConditionDrifted is True when the topic in Kafka differs from the spec and
+	// the drift policy is Report, so the operator left it as it is.
+	ConditionDrifted = "Drifted"
+)
+
+// Reasons of EventStream conditions. Events about an EventStream reuse them.
+const (
+	// ReasonTopicReady means the topic exists in Kafka with the partitions,
+	// replication factor and configs of the spec.
+	ReasonTopicReady = "TopicReady"
+
+	// ReasonTopicCreated means the operator created the topic in this reconcile.
+	ReasonTopicCreated = "TopicCreated"
+
+	// ReasonTopicUpdated means the operator changed the topic's partitions or
+	// configs in this reconcile.
+	ReasonTopicUpdated = "TopicUpdated"
+
+	// ReasonTopicAdopted means an existing topic was taken over because of the
+	// eventpipe.io/adopt annotation.
+	ReasonTopicAdopted = "TopicAdopted"
+
+	// ReasonTopicDeleted means the topic was deleted with its EventStream
+	// (deletion policy Delete).
+	ReasonTopicDeleted = "TopicDeleted"
+
+	// ReasonTopicRetained means the EventStream was deleted and its topic kept
+	// (deletion policy Retain, or the eventpipe.io/orphan annotation).
+	ReasonTopicRetained = "TopicRetained"
+
+	// ReasonPartitionDecreaseRefused means the spec asks for fewer partitions
+	// than the topic has; Kafka cannot remove partitions.
+	ReasonPartitionDecreaseRefused = "PartitionDecreaseRefused"
+
+	// ReasonReplicationFactorChangeRefused means the spec asks for a replication
+	// factor other than the topic's; the operator never reassigns replicas.
+	ReasonReplicationFactorChangeRefused = "ReplicationFactorChangeRefused"
+
+	// ReasonTopicConflict means another EventStream claims the same topic, or
+	// the topic exists in Kafka and was not created by eventpipe.
+	ReasonTopicConflict = "TopicConflict"
+
+	// ReasonInvalidConfig means a topic config key is not allowed or Kafka
+	// refused a value.
+	ReasonInvalidConfig = "InvalidConfig"
+
+	// ReasonKafkaUnreachable means the operator could not talk to the brokers.
+	ReasonKafkaUnreachable = "KafkaUnreachable"
+
+	// ReasonKafkaError means Kafka answered a request with an error that is
+	// neither a connection failure nor a refusal of the spec.
+	ReasonKafkaError = "KafkaError"
+
+	// ReasonDriftDetected means the topic differs from the spec.
+	ReasonDriftDetected = "DriftDetected"
+
+	// ReasonDriftReverted means the topic differed from the spec and the
+	// operator put it back (drift policy Revert).
+	ReasonDriftReverted = "DriftReverted"
+
+	// ReasonNoDrift means the topic matched the spec at the last resync.
+	ReasonNoDrift = "NoDrift"
+)
+
+// Annotations that change how the operator treats an object.
+const (
+	// AnnotationAdopt, set to "true" on an EventStream, lets the operator take
+	// over a topic that already exists in Kafka and that eventpipe did not create.
+	AnnotationAdopt = "eventpipe.io/adopt"
+
+	// AnnotationOrphan, set to "true" on an EventStream, releases its finalizer
+	// without touching the topic, whatever the deletion policy, even while Kafka
+	// is unreachable.
+	AnnotationOrphan = "eventpipe.io/orphan"
+
+	// AnnotationPaused, set to "true" on an AutoscalePolicy, stops every change
+	// it would make, like spec.paused.
+	AnnotationPaused = "eventpipe.io/paused"
+)
+
+// Finalizers the operator puts on objects it must clean up after.
+const (
+	// FinalizerTopic keeps an EventStream until its topic has been deleted or
+	// deliberately retained.
+	FinalizerTopic = "eventpipe.io/topic"
+)
