@@ -26,8 +26,10 @@ GOLANGCI_LINT := $(LOCALBIN)/golangci-lint
 KUBECTL := $(LOCALBIN)/kubectl
 
 GO_TEST_FLAGS ?= -count=1
-# Packages whose tests need nothing but Go; the rest need envtest and Kafka.
-UNIT_PKGS = $(shell go list ./... | grep -v -e /test/ -e /controllers$$)
+# Packages whose tests need a real kube-apiserver (envtest) and a real Kafka
+# broker; every other package's tests need nothing but Go.
+INTEGRATION_PKGS = ./api/v1alpha1 ./controllers
+UNIT_PKGS = $(shell go list ./... | grep -v -e /test/ -e /api/v1alpha1$$ -e /controllers$$)
 
 .PHONY: all
 all: build
@@ -83,7 +85,7 @@ test-unit: ## Unit tests: pure logic, no cluster, no broker.
 .PHONY: test-integration
 test-integration: ## envtest (real kube-apiserver and etcd) with a real Kafka broker.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" hack/with-kafka.sh \
-		go test $(GO_TEST_FLAGS) -timeout 30m ./controllers/... -ginkgo.v
+		go test $(GO_TEST_FLAGS) -timeout 30m $(INTEGRATION_PKGS) -ginkgo.v
 
 .PHONY: bench-reconcile
 bench-reconcile: ## Create 1,000 EventStreams against the real broker; print time, rate, memory.
