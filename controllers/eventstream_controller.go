@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	eventpipev1alpha1 "github.com/eventpipe/eventpipe/api/v1alpha1"
+	"github.com/eventpipe/eventpipe/internal/kafka"
 )
 
 const (
@@ -45,6 +46,9 @@ type EventStreamReconciler struct {
 
 	// Kafka is the admin connection to the brokers.
 	Kafka *KafkaAdmin
+
+	// Topics creates topics in batches; it must be running (added to the manager).
+	Topics *kafka.TopicCreator
 
 	// Recorder emits Kubernetes events about EventStreams.
 	Recorder events.EventRecorder

@@ -164,7 +164,7 @@ func (r *EventStreamReconciler) createTopic(
 	for k, v := range desired.Config {
 		detail.ConfigEntries[k] = &v
 	}
-	err := admin.CreateTopic(desired.Name, detail, false)
+	err := r.Topics.Create(ctx, desired.Name, detail)
 	if errors.Is(err, sarama.ErrTopicAlreadyExists) {
 		// Kafka may still be deleting a topic of this name; look again shortly.
 		r.markNotReady(stream, eventpipev1alpha1.ReasonKafkaError,

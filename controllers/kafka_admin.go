@@ -3,25 +3,33 @@ package controllers
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 
 	"github.com/eventpipe/eventpipe/internal/kafka"
 )
 
-// KafkaAdmin hands the reconcilers one shared Kafka admin client. It dials on
-// first use, so the manager starts while the brokers are down, and dials again
-// after a connection failure.
+// KafkaAdmin hands the reconcilers Kafka admin clients from a small pool. A
+// broker answers the requests of one connection one at a time, so concurrent
+// reconciles need connections of their own to run in parallel. Each client is
+// dialled on first use, so the manager starts while the brokers are down, and
+// dialled again after a connection failure.
 type KafkaAdmin struct {
 	config kafka.Config
+	next   atomic.Uint64
+	slots  []adminSlot
+}
 
+type adminSlot struct {
 	mu    sync.Mutex
 	admin sarama.ClusterAdmin
 }
 
-// NewKafkaAdmin returns a KafkaAdmin for the brokers of config. It does not dial.
-func NewKafkaAdmin(config kafka.Config) *KafkaAdmin {
-	return &KafkaAdmin{config: config}
+// NewKafkaAdmin returns a pool of up to size admin clients for the brokers of
+// config. It does not dial.
+func NewKafkaAdmin(config kafka.Config, size int) *KafkaAdmin {
+	return &KafkaAdmin{config: config, slots: make([]adminSlot, max(size, 1))}
 }
 
 // Brokers names the bootstrap servers, for messages.
@@ -29,40 +37,50 @@ func (k *KafkaAdmin) Brokers() string {
 	return strings.Join(k.config.BootstrapServers, ",")
 }
 
-// Get returns the admin client, dialling when there is none.
+// Get returns an admin client, dialling when its slot has none.
 func (k *KafkaAdmin) Get() (sarama.ClusterAdmin, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.admin != nil {
-		return k.admin, nil
+	slot := &k.slots[k.next.Add(1)%uint64(len(k.slots))]
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	if slot.admin != nil {
+		return slot.admin, nil
 	}
 	admin, err := kafka.NewClusterAdmin(k.config)
 	if err != nil {
 		return nil, err
 	}
-	k.admin = admin
+	slot.admin = admin
 	return admin, nil
 }
 
-// Discard closes admin if it is still the shared client, so the next Get dials
-// afresh. Reconcilers call it when a request failed for want of a connection.
+// Discard closes admin if it is still in the pool, so the next Get of its slot
+// dials afresh. Reconcilers call it when a request failed for want of a
+// connection.
 func (k *KafkaAdmin) Discard(admin sarama.ClusterAdmin) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.admin != nil && k.admin == admin {
-		_ = k.admin.Close()
-		k.admin = nil
+	for i := range k.slots {
+		slot := &k.slots[i]
+		slot.mu.Lock()
+		if slot.admin != nil && slot.admin == admin {
+			_ = slot.admin.Close()
+			slot.admin = nil
+		}
+		slot.mu.Unlock()
 	}
 }
 
-// Close closes the shared client.
+// Close closes every client of the pool.
 func (k *KafkaAdmin) Close() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.admin == nil {
-		return nil
+	var first error
+	for i := range k.slots {
+		slot := &k.slots[i]
+		slot.mu.Lock()
+		if slot.admin != nil {
+			if err := slot.admin.Close(); err != nil && first == nil {
+				first = err
+			}
+			slot.admin = nil
+		}
+		slot.mu.Unlock()
 	}
-	err := k.admin.Close()
-	k.admin = nil
-	return err
+	return first
 }

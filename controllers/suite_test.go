@@ -117,10 +117,13 @@ func startManager(kafkaConfig kafka.Config, cacheOptions cache.Options) {
 	})
 	Expect(err).NotTo(HaveOccurred())
 
-	admin := NewKafkaAdmin(kafkaConfig)
+	admin := NewKafkaAdmin(kafkaConfig, 4)
+	topics := kafka.NewTopicCreator(kafkaConfig)
+	Expect(mgr.Add(topics)).To(Succeed())
 	Expect((&EventStreamReconciler{
 		Client:         mgr.GetClient(),
 		Kafka:          admin,
+		Topics:         topics,
 		Recorder:       mgr.GetEventRecorder("eventpipe-eventstream"),
 		ResyncInterval: testResyncInterval,
 	}).SetupWithManager(mgr)).To(Succeed())

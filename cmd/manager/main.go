@@ -116,11 +116,16 @@ func run(o options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 
-	admin := controllers.NewKafkaAdmin(o.kafka)
+	admin := controllers.NewKafkaAdmin(o.kafka, o.streamConcurrency)
 	defer func() { _ = admin.Close() }()
+	topics := kafka.NewTopicCreator(o.kafka)
+	if err := mgr.Add(topics); err != nil {
+		return fmt.Errorf("add the topic creator: %w", err)
+	}
 	if err := (&controllers.EventStreamReconciler{
 		Client:                  mgr.GetClient(),
 		Kafka:                   admin,
+		Topics:                  topics,
 		Recorder:                mgr.GetEventRecorder("eventpipe-eventstream"),
 		ResyncInterval:          o.topicResync,
 		MaxConcurrentReconciles: o.streamConcurrency,

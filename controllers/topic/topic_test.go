@@ -171,7 +171,7 @@ func TestCompare(t *testing.T) {
 			name:    "refuses a replication factor change",
 			desired: with(desired, func(d *Desired) { d.ReplicationFactor = 3 }),
 			actual:  inSync,
-			want: Plan{Refusal: &Refusal{Reason: eventpipev1alpha1.ReasonReplicationFactorChangeRefused}},
+			want:    Plan{Refusal: &Refusal{Reason: eventpipev1alpha1.ReasonReplicationFactorChangeRefused}},
 		},
 		{
 			name:    "sets a changed value and removes an override the spec does not have",
