@@ -114,8 +114,12 @@ uninstall: $(KUBECTL) ## Remove the CRDs (and every object of their kinds).
 
 ##@ Tools
 
-.PHONY: tools
-tools: $(CONTROLLER_GEN) $(HELM) $(GOLANGCI_LINT) $(KUBECTL) ## Build every tool into bin/.
+.PHONY: tools controller-gen helm golangci-lint kubectl
+tools: controller-gen helm golangci-lint kubectl ## Build every tool into bin/.
+controller-gen: $(CONTROLLER_GEN) ## Build controller-gen into bin/.
+helm: $(HELM) ## Build helm v4 into bin/.
+golangci-lint: $(GOLANGCI_LINT) ## Build golangci-lint into bin/.
+kubectl: $(KUBECTL) ## Build kubectl (with Kubernetes, see hack/build-kubernetes.sh) into bin/.
 
 # go-install-tool builds a Go tool at a pinned version into the cache and links
 # it into bin/. $(1): link, $(2): package, $(3): version.

@@ -123,7 +123,7 @@ type AutoscalePolicySpec struct {
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
 	// +optional
-	MinReplicas int32 `json:"minReplicas"`
+	MinReplicas int32 `json:"minReplicas,omitempty"`
 
 	// maxReplicas is the highest replica count. It is capped at the input
 	// stream's partitions: more consumers than partitions would sit idle.

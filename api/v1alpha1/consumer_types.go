@@ -144,6 +144,7 @@ type ConsumerSpec struct {
 	Image string `json:"image,omitempty"`
 
 	// delivery is the delivery guarantee, retries and dead letters.
+	// +kubebuilder:default={}
 	// +optional
 	Delivery Delivery `json:"delivery,omitempty"`
 

@@ -82,7 +82,8 @@ type EventStreamSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	// +kubebuilder:validation:XValidation:rule="self >= oldSelf",message="partitions may only grow: Kafka cannot remove partitions from a topic"
-	Partitions int32 `json:"partitions"`
+	// +optional
+	Partitions int32 `json:"partitions,omitempty"`
 
 	// replicationFactor is the number of replicas of each partition. Fixed after
 	// creation. Default: the brokers' default.replication.factor.

@@ -136,9 +136,8 @@ var _ = Describe("EventStream validation", func() {
 	Context("when partitions is below 1", func() {
 		DescribeTable("should refuse the EventStream",
 			func(ctx SpecContext, partitions int) {
-				s := stream(func(spec *eventpipev1alpha1.EventStreamSpec) {
-					spec.Partitions = int32(partitions)
-				})
+				// The typed client leaves out a zero; send the number as written.
+				s := withField(stream(nil), int64(partitions), "spec", "partitions")
 				expectInvalid(k8sClient.Create(ctx, s), "spec.partitions", atLeast1)
 			},
 			Entry("when it is 0", 0),

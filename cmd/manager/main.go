@@ -5,6 +5,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -37,6 +38,7 @@ type options struct {
 	webhookCertDir     string
 	topicResync        time.Duration
 	streamConcurrency  int
+	workerImage        string
 	leaderElectionNS   string
 	leaderElectionName string
 }
@@ -64,6 +66,10 @@ func parseFlags() options {
 		"How often each topic is compared with its EventStream to find drift.")
 	flag.IntVar(&o.streamConcurrency, "eventstream-concurrency", 8,
 		"How many EventStreams are reconciled at once.")
+	// Limitation: the Consumer reconciler that renders worker Deployments has
+	// not landed yet; until it does, the image is only validated and logged.
+	flag.StringVar(&o.workerImage, "worker-image", "ghcr.io/eventpipe/worker:dev",
+		"Image of the worker Deployments rendered for Consumers that set no spec.image.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -82,6 +88,9 @@ func run(o options) error {
 	setupLog := ctrl.Log.WithName("setup")
 	if err := o.kafka.Validate(); err != nil {
 		return err
+	}
+	if o.workerImage == "" {
+		return errors.New("--worker-image is empty: name the image of the worker Deployments")
 	}
 
 	scheme := runtime.NewScheme()
@@ -146,6 +155,6 @@ func run(o options) error {
 	}
 
 	setupLog.Info("Starting manager", "kafkaBootstrapServers", o.kafka.BootstrapServers,
-		"leaderElect", o.leaderElect, "webhooks", o.enableWebhooks)
+		"leaderElect", o.leaderElect, "webhooks", o.enableWebhooks, "workerImage", o.workerImage)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
