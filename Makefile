@@ -46,8 +46,9 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the RBAC role from the code markers.
-	$(CONTROLLER_GEN) rbac:roleName=eventpipe-manager crd paths="./..." \
-		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=eventpipe-manager crd webhook paths="./..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
+		output:webhook:artifacts:config=config/webhook
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
@@ -76,7 +77,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 ##@ Test
 
 .PHONY: test
-test: verify vet test-unit test-integration ## Everything: generated files, vet, unit and integration tests.
+test: verify vet lint test-unit test-integration ## Everything: generated files, vet, lint, unit and integration tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests: pure logic, no cluster, no broker.

@@ -38,9 +38,12 @@ func describeKafkaTopic(g Gomega, name string) kafkaTopic {
 	g.Expect(md[0].Err).To(Equal(sarama.ErrNoError))
 	t := kafkaTopic{exists: true, partitions: len(md[0].Partitions), overrides: map[string]string{}}
 	t.replicationFactor = len(md[0].Partitions[0].Replicas)
-	entries, err := kafkaAdmin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: name})
+	results, err := kafkaAdmin.DescribeConfigs(
+		[]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: name}}, sarama.DescribeConfigsOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
-	for _, e := range entries {
+	g.Expect(results).To(HaveLen(1))
+	g.Expect(results[0].ErrorCode).To(Equal(sarama.ErrNoError), results[0].ErrorMsg)
+	for _, e := range results[0].Configs {
 		if e.Source == sarama.SourceTopic {
 			t.overrides[e.Name] = e.Value
 		}

@@ -196,7 +196,11 @@ func (r *EventStreamReconciler) createTopic(
 
 // claimTopic records at once, before anything is done in Kafka, that stream
 // manages the topic.
-func (r *EventStreamReconciler) claimTopic(ctx context.Context, stream *eventpipev1alpha1.EventStream, name string) error {
+func (r *EventStreamReconciler) claimTopic(
+	ctx context.Context,
+	stream *eventpipev1alpha1.EventStream,
+	name string,
+) error {
 	base := stream.DeepCopy()
 	stream.Status.TopicName = name
 	if err := r.Status().Patch(ctx, stream, client.MergeFrom(base)); err != nil {
@@ -207,7 +211,11 @@ func (r *EventStreamReconciler) claimTopic(ctx context.Context, stream *eventpip
 
 // deleteTopic deletes the topic of a stream that is going away. While Kafka
 // cannot be reached the finalizer stays, and the status says how to let go.
-func (r *EventStreamReconciler) deleteTopic(ctx context.Context, stream *eventpipev1alpha1.EventStream, name string) error {
+func (r *EventStreamReconciler) deleteTopic(
+	ctx context.Context,
+	stream *eventpipev1alpha1.EventStream,
+	name string,
+) error {
 	admin, err := r.Kafka.Get()
 	if err == nil {
 		err = admin.DeleteTopic(name)
@@ -348,23 +356,28 @@ func describeTopic(admin sarama.ClusterAdmin, name string) (actual topic.Actual,
 		}
 	}
 
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{
+	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{
 		Type:        sarama.TopicResource,
 		Name:        name,
 		ConfigNames: topic.ManagedKeys(),
-	})
-	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-		return topic.Actual{}, false, nil
-	}
+	}}, sarama.DescribeConfigsOptions{})
 	if err != nil {
 		return topic.Actual{}, false, err
 	}
-	actual.Values = make(map[string]string, len(entries))
+	actual.Values = map[string]string{}
 	actual.Overrides = map[string]string{}
-	for _, e := range entries {
-		actual.Values[e.Name] = e.Value
-		if e.Source == sarama.SourceTopic {
-			actual.Overrides[e.Name] = e.Value
+	for _, result := range results {
+		if errors.Is(result.ErrorCode, sarama.ErrUnknownTopicOrPartition) {
+			return topic.Actual{}, false, nil
+		}
+		if !errors.Is(result.ErrorCode, sarama.ErrNoError) {
+			return topic.Actual{}, false, &sarama.DescribeConfigError{Err: result.ErrorCode, ErrMsg: result.ErrorMsg}
+		}
+		for _, e := range result.Configs {
+			actual.Values[e.Name] = e.Value
+			if e.Source == sarama.SourceTopic {
+				actual.Overrides[e.Name] = e.Value
+			}
 		}
 	}
 	return actual, true, nil

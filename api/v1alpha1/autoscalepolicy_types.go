@@ -253,7 +253,3 @@ type AutoscalePolicyList struct {
 	// items are the AutoscalePolicies.
 	Items []AutoscalePolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AutoscalePolicy{}, &AutoscalePolicyList{})
-}

@@ -244,7 +244,3 @@ func (c *Consumer) EffectiveConsumerGroup() string {
 	}
 	return c.Namespace + "." + c.Name
 }
-
-func init() {
-	SchemeBuilder.Register(&Consumer{}, &ConsumerList{})
-}

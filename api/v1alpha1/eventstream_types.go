@@ -208,7 +208,3 @@ func (s *EventStream) EffectiveTopicName() string {
 	}
 	return s.Namespace + "." + s.Name
 }
-
-func init() {
-	SchemeBuilder.Register(&EventStream{}, &EventStreamList{})
-}

@@ -129,7 +129,3 @@ type RulePackList struct {
 	// items are the RulePacks.
 	Items []RulePack `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&RulePack{}, &RulePackList{})
-}

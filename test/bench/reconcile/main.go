@@ -198,7 +198,6 @@ func waitReady(ctx context.Context, c client.Client, ns string, n int) error {
 type manager struct {
 	cmd         *exec.Cmd
 	metricsAddr string
-	peak        int64
 	stopOnce    sync.Once
 }
 
