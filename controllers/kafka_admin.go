@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,8 +23,16 @@ type KafkaAdmin struct {
 }
 
 type adminSlot struct {
-	mu    sync.Mutex
-	admin sarama.ClusterAdmin
+	mu   sync.Mutex
+	conn *KafkaConn
+}
+
+// KafkaConn is one connection of the pool: an admin client and the client it
+// is built on, for the requests the admin API lacks (log offsets).
+type KafkaConn struct {
+	sarama.ClusterAdmin
+	// Client is the client under the admin; closing the admin closes it.
+	Client sarama.Client
 }
 
 // NewKafkaAdmin returns a pool of up to size admin clients for the brokers of
@@ -37,20 +46,25 @@ func (k *KafkaAdmin) Brokers() string {
 	return strings.Join(k.config.BootstrapServers, ",")
 }
 
-// Get returns an admin client, dialling when its slot has none.
-func (k *KafkaAdmin) Get() (sarama.ClusterAdmin, error) {
+// Get returns a connection, dialling when its slot has none.
+func (k *KafkaAdmin) Get() (*KafkaConn, error) {
 	slot := &k.slots[k.next.Add(1)%uint64(len(k.slots))]
 	slot.mu.Lock()
 	defer slot.mu.Unlock()
-	if slot.admin != nil {
-		return slot.admin, nil
+	if slot.conn != nil {
+		return slot.conn, nil
 	}
-	admin, err := kafka.NewClusterAdmin(k.config)
+	client, err := kafka.NewClient(k.config)
 	if err != nil {
 		return nil, err
 	}
-	slot.admin = admin
-	return admin, nil
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("create admin client: %w", err)
+	}
+	slot.conn = &KafkaConn{ClusterAdmin: admin, Client: client}
+	return slot.conn, nil
 }
 
 // Discard closes admin if it is still in the pool, so the next Get of its slot
@@ -60,9 +74,9 @@ func (k *KafkaAdmin) Discard(admin sarama.ClusterAdmin) {
 	for i := range k.slots {
 		slot := &k.slots[i]
 		slot.mu.Lock()
-		if slot.admin != nil && slot.admin == admin {
-			_ = slot.admin.Close()
-			slot.admin = nil
+		if slot.conn != nil && sarama.ClusterAdmin(slot.conn) == admin {
+			_ = slot.conn.Close()
+			slot.conn = nil
 		}
 		slot.mu.Unlock()
 	}
@@ -74,11 +88,11 @@ func (k *KafkaAdmin) Close() error {
 	for i := range k.slots {
 		slot := &k.slots[i]
 		slot.mu.Lock()
-		if slot.admin != nil {
-			if err := slot.admin.Close(); err != nil && first == nil {
+		if slot.conn != nil {
+			if err := slot.conn.Close(); err != nil && first == nil {
 				first = err
 			}
-			slot.admin = nil
+			slot.conn = nil
 		}
 		slot.mu.Unlock()
 	}

@@ -27,6 +27,7 @@ import (
 
 	eventpipev1alpha1 "github.com/eventpipe/eventpipe/api/v1alpha1"
 	"github.com/eventpipe/eventpipe/internal/kafka"
+	_ "github.com/eventpipe/eventpipe/workers/processors/all"
 )
 
 const (
@@ -38,6 +39,9 @@ const (
 	eventually = 30 * time.Second
 	// poll is how often it looks.
 	poll = 200 * time.Millisecond
+
+	// testWorkerImage is the worker image the suite's manager renders.
+	testWorkerImage = "registry.test/eventpipe/worker:test"
 
 	// offlineNamespace holds the streams reconciled by a second manager whose
 	// Kafka address is a closed port; the suite's main manager ignores it.
@@ -126,6 +130,14 @@ func startManager(kafkaConfig kafka.Config, cacheOptions cache.Options) {
 		Topics:         topics,
 		Recorder:       mgr.GetEventRecorder("eventpipe-eventstream"),
 		ResyncInterval: testResyncInterval,
+	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&ConsumerReconciler{
+		Client:             mgr.GetClient(),
+		Kafka:              admin,
+		Recorder:           mgr.GetEventRecorder("eventpipe-consumer"),
+		WorkerImage:        testWorkerImage,
+		WorkerKafka:        kafkaConfig,
+		LagRefreshInterval: time.Second,
 	}).SetupWithManager(mgr)).To(Succeed())
 
 	go func() {

@@ -5,6 +5,8 @@
 #   hack/kafka.sh start    start it, wait until it answers, print KAFKA_BOOTSTRAP=...
 #   hack/kafka.sh stop     stop the broker this script started, remove its data
 #   hack/kafka.sh status   say whether it runs, and where
+#   hack/kafka.sh kill     kill the broker abruptly and keep its data; `start`
+#                          then brings it back on the same port (fault tests)
 #
 # The jars come from Maven (hack/kafka/pom.xml) and are cached outside the clone.
 # The broker's data lives in a temporary directory. The pid, port and data
@@ -94,19 +96,26 @@ start() {
 
   fetch_jars
   mkdir -p "$state_dir"
-  local data port controller_port
-  data="$(mktemp -d "${TMPDIR:-/tmp}/eventpipe-kafka.XXXXXX")"
-  port="$(free_port)"
-  controller_port="$(free_port)"
-  write_config "$data" "$port" "$controller_port"
-
-  local java_opts=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
-    "-Dlog4j2.configurationFile=$data/log4j2.properties")
-  local cluster_id
-  cluster_id="$(java "${java_opts[@]}" -cp "$jar_dir/*" kafka.tools.StorageTool random-uuid)"
-  java "${java_opts[@]}" -cp "$jar_dir/*" kafka.tools.StorageTool format --standalone \
-    -t "$cluster_id" -c "$data/server.properties" >"$data/format.log" 2>&1 ||
-    { cat "$data/format.log" >&2; die "formatting the Kafka log directory failed"; }
+  local data port
+  local java_opts=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true)
+  if [[ -f "$state_dir/data" && -f "$state_dir/port" && -d "$(cat "$state_dir/data")/log" ]]; then
+    # Killed by `kill`: come back with the same data on the same port.
+    data="$(cat "$state_dir/data")"
+    port="$(cat "$state_dir/port")"
+    java_opts+=("-Dlog4j2.configurationFile=$data/log4j2.properties")
+    log "restarting the Kafka broker on port $port with its data"
+    : >"$data/broker.log"
+  else
+    data="$(mktemp -d "${TMPDIR:-/tmp}/eventpipe-kafka.XXXXXX")"
+    port="$(free_port)"
+    write_config "$data" "$port" "$(free_port)"
+    java_opts+=("-Dlog4j2.configurationFile=$data/log4j2.properties")
+    local cluster_id
+    cluster_id="$(java "${java_opts[@]}" -cp "$jar_dir/*" kafka.tools.StorageTool random-uuid)"
+    java "${java_opts[@]}" -cp "$jar_dir/*" kafka.tools.StorageTool format --standalone \
+      -t "$cluster_id" -c "$data/server.properties" >"$data/format.log" 2>&1 ||
+      { cat "$data/format.log" >&2; die "formatting the Kafka log directory failed"; }
+  fi
 
   nohup java "${java_opts[@]}" -cp "$jar_dir/*" kafka.Kafka "$data/server.properties" \
     >"$data/stdout.log" 2>&1 </dev/null &
@@ -147,6 +156,17 @@ stop() {
   rm -f "$state_dir/pid" "$state_dir/port" "$state_dir/data"
 }
 
+# kill ends the broker with SIGKILL, as a crash would, and keeps its data and
+# state so that `start` restarts it on the same port.
+kill_broker() {
+  local pid
+  if pid="$(running_pid)"; then
+    kill -9 "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    log "killed the Kafka broker (pid $pid); its data is kept"
+  fi
+}
+
 status() {
   if [[ -n "${KAFKA_BOOTSTRAP:-}" ]]; then
     echo "external broker at $KAFKA_BOOTSTRAP"
@@ -162,5 +182,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  kill) kill_broker ;;
+  *) echo "usage: $0 start|stop|status|kill" >&2; exit 2 ;;
 esac

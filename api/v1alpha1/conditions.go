@@ -95,3 +95,66 @@ const (
 	// deliberately retained.
 	FinalizerTopic = "eventpipe.io/topic"
 )
+
+// Condition types of a Consumer.
+const (
+	// ConditionStreamsReady is True when the input, output and dead-letter
+	// streams exist and are Ready.
+	ConditionStreamsReady = "StreamsReady"
+
+	// ConditionSettingsValid is True when the processor accepts its settings
+	// and outputs.
+	ConditionSettingsValid = "SettingsValid"
+
+	// ConditionWorkersReady is True when every desired worker pod is ready.
+	ConditionWorkersReady = "WorkersReady"
+
+	// ConditionLagKnown is True when the consumer group's lag was read at the
+	// last refresh.
+	ConditionLagKnown = "LagKnown"
+)
+
+// Reasons of Consumer conditions. Events about a Consumer reuse them.
+const (
+	// ReasonConsumerReady means the workers run and every stream is Ready.
+	ReasonConsumerReady = "ConsumerReady"
+
+	// ReasonStreamsReady means every referenced stream is Ready.
+	ReasonStreamsReady = "StreamsReady"
+
+	// ReasonStreamNotFound means a referenced EventStream does not exist.
+	ReasonStreamNotFound = "StreamNotFound"
+
+	// ReasonStreamNotReady means a referenced EventStream exists but its topic
+	// is not Ready.
+	ReasonStreamNotReady = "StreamNotReady"
+
+	// ReasonSettingsValid means the processor accepted its settings.
+	ReasonSettingsValid = "SettingsValid"
+
+	// ReasonInvalidSettings means the processor refused a setting or an output.
+	ReasonInvalidSettings = "InvalidSettings"
+
+	// ReasonWorkersReady means every desired worker pod is ready.
+	ReasonWorkersReady = "WorkersReady"
+
+	// ReasonWorkersProgressing means worker pods are starting or rolling out.
+	ReasonWorkersProgressing = "WorkersProgressing"
+
+	// ReasonScaledToZero means the Consumer asks for no workers.
+	ReasonScaledToZero = "ScaledToZero"
+
+	// ReasonLagRead means the lag was read from Kafka.
+	ReasonLagRead = "LagRead"
+
+	// ReasonConsumerGroupDeleted means the consumer group was deleted with its
+	// Consumer (deleteConsumerGroup: true).
+	ReasonConsumerGroupDeleted = "ConsumerGroupDeleted"
+)
+
+// Finalizers of a Consumer.
+const (
+	// FinalizerConsumerGroup keeps a Consumer with deleteConsumerGroup: true
+	// until its consumer group has been deleted from Kafka.
+	FinalizerConsumerGroup = "eventpipe.io/consumer-group"
+)

@@ -25,6 +25,9 @@ import (
 	"github.com/eventpipe/eventpipe/controllers"
 	"github.com/eventpipe/eventpipe/internal/kafka"
 	"github.com/eventpipe/eventpipe/internal/webhook"
+
+	// Every processor, so the manager validates Consumer settings with their own code.
+	_ "github.com/eventpipe/eventpipe/workers/processors/all"
 )
 
 // options are the manager's command-line settings.
@@ -39,6 +42,8 @@ type options struct {
 	topicResync        time.Duration
 	streamConcurrency  int
 	workerImage        string
+	workerKafkaSecret  string
+	lagRefresh         time.Duration
 	leaderElectionNS   string
 	leaderElectionName string
 }
@@ -66,10 +71,13 @@ func parseFlags() options {
 		"How often each topic is compared with its EventStream to find drift.")
 	flag.IntVar(&o.streamConcurrency, "eventstream-concurrency", 8,
 		"How many EventStreams are reconciled at once.")
-	// Limitation: the Consumer reconciler that renders worker Deployments has
-	// not landed yet; until it does, the image is only validated and logged.
 	flag.StringVar(&o.workerImage, "worker-image", "ghcr.io/eventpipe/worker:dev",
 		"Image of the worker Deployments rendered for Consumers that set no spec.image.")
+	flag.StringVar(&o.workerKafkaSecret, "worker-kafka-secret", "",
+		"Secret, in each Consumer's namespace, with the Kafka connection files workers mount; "+
+			"empty for a cluster without TLS or SASL.")
+	flag.DurationVar(&o.lagRefresh, "lag-refresh-interval", controllers.DefaultLagRefreshInterval,
+		"How often each Consumer's consumer-group lag is read from Kafka.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -140,6 +148,17 @@ func run(o options) error {
 		MaxConcurrentReconciles: o.streamConcurrency,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the EventStream controller: %w", err)
+	}
+	if err := (&controllers.ConsumerReconciler{
+		Client:             mgr.GetClient(),
+		Kafka:              admin,
+		Recorder:           mgr.GetEventRecorder("eventpipe-consumer"),
+		WorkerImage:        o.workerImage,
+		WorkerKafka:        o.kafka,
+		WorkerKafkaSecret:  o.workerKafkaSecret,
+		LagRefreshInterval: o.lagRefresh,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the Consumer controller: %w", err)
 	}
 	if o.enableWebhooks {
 		if err := webhook.SetupEventStreamWebhook(mgr); err != nil {
