@@ -28,7 +28,7 @@ KUBECTL := $(LOCALBIN)/kubectl
 GO_TEST_FLAGS ?= -count=1
 # Packages whose tests need a real kube-apiserver (envtest) and a real Kafka
 # broker; every other package's tests need nothing but Go.
-INTEGRATION_PKGS = ./api/v1alpha1 ./controllers
+INTEGRATION_PKGS = ./api/v1alpha1 ./controllers ./test/integration/...
 UNIT_PKGS = $(shell go list ./... | grep -v -e /test/ -e /api/v1alpha1$$ -e /controllers$$)
 
 .PHONY: all
@@ -84,9 +84,11 @@ test-unit: ## Unit tests: pure logic, no cluster, no broker.
 	go test $(GO_TEST_FLAGS) $(UNIT_PKGS)
 
 .PHONY: test-integration
-test-integration: ## envtest (real kube-apiserver and etcd) with a real Kafka broker.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" hack/with-kafka.sh \
-		go test $(GO_TEST_FLAGS) -timeout 30m $(INTEGRATION_PKGS) -ginkgo.v
+test-integration: ## envtest (real kube-apiserver, etcd, kube-controller-manager) with a real Kafka broker.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" \
+	KUBE_CONTROLLER_MANAGER="$$(hack/build-kubernetes.sh kube-controller-manager)/kube-controller-manager" \
+	hack/with-kafka.sh \
+		go test $(GO_TEST_FLAGS) -p 1 -timeout 30m $(INTEGRATION_PKGS) -ginkgo.v
 
 .PHONY: bench-reconcile
 bench-reconcile: ## Create 1,000 EventStreams against the real broker; print time, rate, memory.

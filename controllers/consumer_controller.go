@@ -147,58 +147,25 @@ func (r *ConsumerReconciler) reconcileWorkers(ctx context.Context, c *eventpipev
 	}
 
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name}}
-	var hash string
-	if err := r.apply(ctx, c, cm, func() error {
-		var err error
-		hash, err = renderConfigMap(cm, c, workerConfig(c, topics))
-		return err
-	}); err != nil {
+	hash, err := renderConfigMap(cm, c, workerConfig(c, topics))
+	if err != nil {
 		return err
 	}
-
 	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name}}
 	settings := workerSettings{image: r.WorkerImage, kafka: r.WorkerKafka, kafkaSecret: r.WorkerKafkaSecret}
-	if err := r.apply(ctx, c, deploy, func() error {
-		renderDeployment(deploy, c, settings, hash, replicas)
-		return nil
-	}); err != nil {
-		return err
-	}
-
+	renderDeployment(deploy, c, settings, hash, replicas)
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name + "-metrics"}}
-	if err := r.apply(ctx, c, svc, func() error { renderService(svc, c); return nil }); err != nil {
-		return err
-	}
-
+	renderService(svc, c)
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name}}
-	if err := r.apply(ctx, c, pdb, func() error { renderPDB(pdb, c); return nil }); err != nil {
-		return err
+	renderPDB(pdb, c)
+
+	for _, obj := range []client.Object{cm, deploy, svc, pdb} {
+		if err := applyOwned(ctx, r.Client, c, obj); err != nil {
+			return err
+		}
 	}
 
 	r.recordWorkers(c, deploy)
-	return nil
-}
-
-// apply creates or updates an object the Consumer owns.
-func (r *ConsumerReconciler) apply(
-	ctx context.Context,
-	c *eventpipev1alpha1.Consumer,
-	obj client.Object,
-	render func() error,
-) error {
-	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
-		if err := render(); err != nil {
-			return err
-		}
-		return controllerutil.SetControllerReference(c, obj, r.Scheme())
-	})
-	if err != nil {
-		return fmt.Errorf("apply %T %s: %w", obj, obj.GetName(), err)
-	}
-	if op != controllerutil.OperationResultNone {
-		log.FromContext(ctx).V(1).Info("Applied worker object", "kind", fmt.Sprintf("%T", obj),
-			"name", obj.GetName(), "operation", op)
-	}
 	return nil
 }
 
@@ -259,18 +226,6 @@ func (r *ConsumerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.LagRefreshInterval <= 0 {
 		r.LagRefreshInterval = DefaultLagRefreshInterval
 	}
-	indexer := mgr.GetFieldIndexer()
-	if err := indexer.IndexField(context.Background(), &eventpipev1alpha1.Consumer{}, streamRefIndex,
-		func(o client.Object) []string { return streamRefs(o.(*eventpipev1alpha1.Consumer)) }); err != nil {
-		return fmt.Errorf("index Consumers by stream: %w", err)
-	}
-	if err := indexer.IndexField(context.Background(), &eventpipev1alpha1.AutoscalePolicy{}, policyTargetIndex,
-		func(o client.Object) []string {
-			return []string{o.(*eventpipev1alpha1.AutoscalePolicy).Spec.Target}
-		}); err != nil {
-		return fmt.Errorf("index AutoscalePolicies by target: %w", err)
-	}
-
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&eventpipev1alpha1.Consumer{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

@@ -100,7 +100,7 @@ type workerSettings struct {
 }
 
 // renderDeployment fills in the worker Deployment. replicas is nil when an
-// AutoscalePolicy owns the replica count, so the Deployment's is kept.
+// AutoscalePolicy owns the replica count.
 func renderDeployment(
 	d *appsv1.Deployment,
 	c *eventpipev1alpha1.Consumer,
@@ -110,11 +110,9 @@ func renderDeployment(
 ) {
 	labels := workerLabels(c)
 	d.Labels = mergeLabels(d.Labels, labels)
-	if replicas != nil {
-		d.Spec.Replicas = replicas
-	} else if d.Spec.Replicas == nil {
-		d.Spec.Replicas = ptr.To[int32](1)
-	}
+	// Left out while an AutoscalePolicy targets the Consumer: the replica
+	// count is then the HorizontalPodAutoscaler's field.
+	d.Spec.Replicas = replicas
 	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(c)}
 	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
 

@@ -136,7 +136,8 @@ var onlyDeletes = predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
-// SetupWithManager registers the reconciler, its topic index and its watches.
+// SetupWithManager registers the reconciler and its watches. SetupIndexes
+// must have run first.
 func (r *EventStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.ResyncInterval <= 0 {
 		r.ResyncInterval = DefaultTopicResyncInterval
@@ -144,14 +145,6 @@ func (r *EventStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 8
 	}
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &eventpipev1alpha1.EventStream{}, topicIndex,
-		func(o client.Object) []string {
-			return []string{o.(*eventpipev1alpha1.EventStream).EffectiveTopicName()}
-		})
-	if err != nil {
-		return fmt.Errorf("index EventStreams by topic: %w", err)
-	}
-
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&eventpipev1alpha1.EventStream{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

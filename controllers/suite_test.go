@@ -121,6 +121,7 @@ func startManager(kafkaConfig kafka.Config, cacheOptions cache.Options) {
 	})
 	Expect(err).NotTo(HaveOccurred())
 
+	Expect(SetupIndexes(suiteCtx, mgr)).To(Succeed())
 	admin := NewKafkaAdmin(kafkaConfig, 4)
 	topics := kafka.NewTopicCreator(kafkaConfig)
 	Expect(mgr.Add(topics)).To(Succeed())

@@ -89,6 +89,7 @@ type CircuitBreaker struct {
 	// opens the breaker (flapping). Default: 6.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=50
 	MaxChanges *int32 `json:"maxChanges,omitempty"`
 
 	// window is the period maxChanges counts over. Default: 10m.
@@ -177,12 +178,44 @@ type BreakerStatus struct {
 	// state is Closed, Open or HalfOpen.
 	// +optional
 	State BreakerState `json:"state,omitempty"`
-	// reason says why the breaker last opened.
+	// reason says, as a sentence, why the breaker last opened; empty while closed.
 	// +optional
 	Reason string `json:"reason,omitempty"`
+	// trip names why the breaker last opened: Flapping, LagUnreadable or
+	// UpdateFailed; empty while closed.
+	// +optional
+	Trip string `json:"trip,omitempty"`
 	// openedAt is when the breaker last opened.
 	// +optional
 	OpenedAt *metav1.Time `json:"openedAt,omitempty"`
+	// halfOpenedAt is when the breaker last half-opened.
+	// +optional
+	HalfOpenedAt *metav1.Time `json:"halfOpenedAt,omitempty"`
+	// consecutiveFailures counts the syncs in a row that could not read lag or
+	// update the HorizontalPodAutoscaler.
+	// +optional
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+	// fallback is true while the floor is fallbackReplicas because lag cannot
+	// be read.
+	// +optional
+	Fallback bool `json:"fallback,omitempty"`
+	// changes are the times of the floor changes still inside the window.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Changes []metav1.Time `json:"changes,omitempty"`
+}
+
+// CommandStatus is the scale command in force.
+type CommandStatus struct {
+	// time is the command's event time.
+	Time metav1.Time `json:"time"`
+	// desiredReplicas is what the command asks for; a step is resolved against
+	// the floor when the command arrives.
+	DesiredReplicas int32 `json:"desiredReplicas"`
+	// reason is the command's own reason.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 }
 
 // ScaleDecision is one decision about the floor.
@@ -208,6 +241,26 @@ type AutoscalePolicyStatus struct {
 	// floor is the replica floor set on the HorizontalPodAutoscaler.
 	// +optional
 	Floor int32 `json:"floor,omitempty"`
+	// desiredReplicas is what the triggers wanted at the last sync, before the
+	// rate limit and the breaker.
+	// +optional
+	DesiredReplicas int32 `json:"desiredReplicas,omitempty"`
+	// maxReplicas is the cap in force: spec.maxReplicas or the input stream's
+	// partitions, whichever is lower.
+	// +optional
+	MaxReplicas int32 `json:"maxReplicas,omitempty"`
+	// lag is the consumer group's lag at the last sync, in events.
+	// +optional
+	Lag int64 `json:"lag,omitempty"`
+	// lastScaleUp is when the floor last rose.
+	// +optional
+	LastScaleUp *metav1.Time `json:"lastScaleUp,omitempty"`
+	// lastScaleDown is when the floor last fell.
+	// +optional
+	LastScaleDown *metav1.Time `json:"lastScaleDown,omitempty"`
+	// lastCommand is the scale command in force.
+	// +optional
+	LastCommand *CommandStatus `json:"lastCommand,omitempty"`
 	// breaker is the circuit breaker's state.
 	// +optional
 	Breaker BreakerStatus `json:"breaker,omitempty"`

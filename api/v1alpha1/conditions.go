@@ -158,3 +158,74 @@ const (
 	// until its consumer group has been deleted from Kafka.
 	FinalizerConsumerGroup = "eventpipe.io/consumer-group"
 )
+
+// Condition types of an AutoscalePolicy.
+const (
+	// ConditionActive is True when a trigger wants more than minReplicas.
+	ConditionActive = "Active"
+
+	// ConditionBreakerOpen is True while the circuit breaker holds the floor.
+	ConditionBreakerOpen = "BreakerOpen"
+
+	// ConditionFallback is True while the floor is fallbackReplicas because
+	// lag cannot be read.
+	ConditionFallback = "Fallback"
+
+	// ConditionPaused is True while the policy changes nothing.
+	ConditionPaused = "Paused"
+)
+
+// Reasons of AutoscalePolicy conditions. Events about a policy reuse them; the
+// breaker's trip reasons (Flapping, LagUnreadable, UpdateFailed) are reasons
+// of BreakerOpen too.
+const (
+	// ReasonPolicyReady means the HorizontalPodAutoscaler carries the floor.
+	ReasonPolicyReady = "PolicyReady"
+
+	// ReasonTargetNotFound means the target Consumer does not exist.
+	ReasonTargetNotFound = "TargetNotFound"
+
+	// ReasonHPAUpdateFailed means the HorizontalPodAutoscaler could not be written.
+	ReasonHPAUpdateFailed = "HPAUpdateFailed"
+
+	// ReasonTriggerActive means a trigger wants more than minReplicas.
+	ReasonTriggerActive = "TriggerActive"
+
+	// ReasonTriggersInactive means no trigger wants more than minReplicas.
+	ReasonTriggersInactive = "TriggersInactive"
+
+	// ReasonBreakerClosed means the breaker lets changes through.
+	ReasonBreakerClosed = "BreakerClosed"
+
+	// ReasonBreakerHalfOpen means the breaker lets one change through to probe.
+	ReasonBreakerHalfOpen = "BreakerHalfOpen"
+
+	// ReasonFlapping means the floor changed too often inside the window.
+	ReasonFlapping = "Flapping"
+
+	// ReasonLagUnreadable means lag could not be read too many times in a row.
+	ReasonLagUnreadable = "LagUnreadable"
+
+	// ReasonUpdateFailed means the HorizontalPodAutoscaler could not be updated
+	// too many times in a row.
+	ReasonUpdateFailed = "UpdateFailed"
+
+	// ReasonFallbackActive means the floor is fallbackReplicas.
+	ReasonFallbackActive = "FallbackActive"
+
+	// ReasonNoFallback means the floor follows the triggers.
+	ReasonNoFallback = "NoFallback"
+
+	// ReasonPaused means spec.paused or the eventpipe.io/paused annotation stops
+	// every change.
+	ReasonPaused = "Paused"
+
+	// ReasonNotPaused means the policy acts.
+	ReasonNotPaused = "NotPaused"
+
+	// ReasonFloorChanged means the policy moved the floor.
+	ReasonFloorChanged = "FloorChanged"
+
+	// ReasonChangeRefused means the rate limit or the breaker held a change back.
+	ReasonChangeRefused = "ChangeRefused"
+)

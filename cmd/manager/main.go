@@ -133,6 +133,10 @@ func run(o options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 
+	ctx := ctrl.SetupSignalHandler()
+	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
 	admin := controllers.NewKafkaAdmin(o.kafka, o.streamConcurrency)
 	defer func() { _ = admin.Close() }()
 	topics := kafka.NewTopicCreator(o.kafka)
@@ -160,6 +164,14 @@ func run(o options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the Consumer controller: %w", err)
 	}
+	if err := (&controllers.AutoscalePolicyReconciler{
+		Client:   mgr.GetClient(),
+		Kafka:    admin,
+		Commands: controllers.NewCommandListener(o.kafka),
+		Recorder: mgr.GetEventRecorder("eventpipe-autoscalepolicy"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the AutoscalePolicy controller: %w", err)
+	}
 	if o.enableWebhooks {
 		if err := webhook.SetupEventStreamWebhook(mgr); err != nil {
 			return fmt.Errorf("set up the EventStream webhook: %w", err)
@@ -175,5 +187,5 @@ func run(o options) error {
 
 	setupLog.Info("Starting manager", "kafkaBootstrapServers", o.kafka.BootstrapServers,
 		"leaderElect", o.leaderElect, "webhooks", o.enableWebhooks, "workerImage", o.workerImage)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }

@@ -69,3 +69,28 @@ func (l Lag) Sorted() []int32 {
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	return ps
 }
+
+// CommittedOffsets returns the committed offset of each partition.
+func CommittedOffsets(offsets []PartitionOffsets) map[int32]int64 {
+	out := make(map[int32]int64, len(offsets))
+	for _, o := range offsets {
+		out[o.Partition] = o.Committed
+	}
+	return out
+}
+
+// ExcludePersistent leaves out the partitions whose committed offset has not
+// moved since prev although they have lag: a group stuck on them gains
+// nothing from more replicas. Partitions without a committed offset stay,
+// since nobody has started on them.
+func ExcludePersistent(offsets []PartitionOffsets, prev map[int32]int64) []PartitionOffsets {
+	out := offsets[:0:0]
+	for _, o := range offsets {
+		before, seen := prev[o.Partition]
+		stuck := seen && o.Committed != NoOffset && o.Committed == before && o.LogEnd > o.Committed
+		if !stuck {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -58,3 +58,25 @@ func TestSorted(t *testing.T) {
 		t.Errorf("Sorted() = %v", got)
 	}
 }
+
+func TestExcludePersistent(t *testing.T) {
+	offsets := []PartitionOffsets{
+		{Partition: 0, LogEnd: 100, Committed: 40},      // stuck: same as before, lag
+		{Partition: 1, LogEnd: 100, Committed: 60},      // moved
+		{Partition: 2, LogEnd: 50, Committed: 50},       // caught up: no lag, stays
+		{Partition: 3, LogEnd: 10, Committed: NoOffset}, // never started: stays
+		{Partition: 4, LogEnd: 10, Committed: 5},        // not seen before: stays
+	}
+	prev := map[int32]int64{0: 40, 1: 30, 2: 50, 3: NoOffset}
+	got := ExcludePersistent(offsets, prev)
+	var parts []int32
+	for _, o := range got {
+		parts = append(parts, o.Partition)
+	}
+	if !reflect.DeepEqual(parts, []int32{1, 2, 3, 4}) {
+		t.Errorf("ExcludePersistent() kept %v, want [1 2 3 4]", parts)
+	}
+	if c := CommittedOffsets(offsets); c[0] != 40 || c[3] != NoOffset || len(c) != 5 {
+		t.Errorf("CommittedOffsets() = %v", c)
+	}
+}
