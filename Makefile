@@ -95,6 +95,12 @@ bench-reconcile: ## Create 1,000 EventStreams against the real broker; print tim
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" hack/with-kafka.sh \
 		go run ./test/bench/reconcile -streams $${STREAMS:-1000}
 
+.PHONY: bench-autoscale
+bench-autoscale: ## Time lag spike -> replicas and scale command -> HPA floor, with a real HPA controller.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" \
+	KUBE_CONTROLLER_MANAGER="$$(hack/build-kubernetes.sh kube-controller-manager)/kube-controller-manager" \
+	hack/with-kafka.sh go run ./test/bench/autoscale -trials $${TRIALS:-5}
+
 ##@ Build
 
 .PHONY: build

@@ -14,10 +14,12 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	eventpipev1alpha1 "github.com/eventpipe/eventpipe/api/v1alpha1"
@@ -256,8 +258,11 @@ func (r *AutoscalePolicyReconciler) forget(key types.NamespacedName) {
 // channel. SetupIndexes must have run first.
 func (r *AutoscalePolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&eventpipev1alpha1.AutoscalePolicy{}).
-		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		// Status writes, the policy's own and the HPA controller's, would
+		// otherwise wake the policy on every pass; the sync period paces it.
+		For(&eventpipev1alpha1.AutoscalePolicy{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&eventpipev1alpha1.Consumer{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfConsumer)).
 		Watches(&eventpipev1alpha1.EventStream{}, handler.EnqueueRequestsFromMapFunc(r.policiesOfStream)).
 		WithOptions(controller.Options{
