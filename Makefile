@@ -153,3 +153,24 @@ $(GOLANGCI_LINT): Makefile
 $(KUBECTL): Makefile
 	@mkdir -p $(LOCALBIN)
 	ln -sf "$$(hack/build-kubernetes.sh kubectl)/kubectl" $@
+
+# kwok gives the local control plane's fake node and its pods their lifecycle.
+# Its version is pinned in hack/lib.sh, which hack/local-cluster.sh shares.
+KWOK_VERSION := v$(shell source hack/lib.sh && echo "$$KWOK_VERSION")
+KWOK := $(LOCALBIN)/kwok
+
+.PHONY: kwok
+tools: kwok
+kwok: $(KWOK) ## Build kwok into bin/.
+
+$(KWOK): Makefile
+	$(call go-install-tool,$@,sigs.k8s.io/kwok/cmd/kwok,$(KWOK_VERSION))
+
+##@ Local cluster
+
+.PHONY: cluster-up cluster-down
+cluster-up: $(KWOK) $(KUBECTL) ## Start the local control plane (etcd, API server, controller-manager, scheduler, kwok); last line KUBECONFIG=...
+	hack/local-cluster.sh up
+
+cluster-down: ## Stop exactly the local control plane's processes and remove its data.
+	hack/local-cluster.sh down
