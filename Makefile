@@ -77,7 +77,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 ##@ Test
 
 .PHONY: test
-test: verify vet lint test-unit test-integration ## Everything: generated files, vet, lint, unit and integration tests.
+test: verify verify-chart-crds vet lint helm-lint test-unit test-chart test-integration ## Everything: generated files, vet, lint, chart, unit and integration tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests: pure logic, no cluster, no broker.
@@ -120,6 +120,62 @@ install: manifests $(KUBECTL) ## Install the CRDs into the cluster of KUBECONFIG
 .PHONY: uninstall
 uninstall: $(KUBECTL) ## Remove the CRDs (and every object of their kinds).
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+##@ Install
+
+CHART_DIR := charts/eventpipe
+# docker, or any CLI with the same build flags (podman).
+CONTAINER_TOOL ?= docker
+
+.PHONY: docker-build
+docker-build: ## Build the manager and worker images, tagged IMG_MANAGER and IMG_WORKER.
+	$(CONTAINER_TOOL) build -f Dockerfile.manager -t $(IMG_MANAGER) .
+	$(CONTAINER_TOOL) build -f Dockerfile.worker -t $(IMG_WORKER) .
+
+# build-installer renders config/default through an overlay in a temporary
+# directory, so config/ is never edited. IMG_MANAGER may end in :tag or
+# @sha256:digest; the worker image is a flag of the manager, not a container
+# image, so it is replaced in the rendered --worker-image argument.
+.PHONY: build-installer
+build-installer: $(KUBECTL) ## Write dist/install.yaml (config/default with IMG_MANAGER and IMG_WORKER).
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	img='$(IMG_MANAGER)'; \
+	case "$$img" in \
+	*@*) name="$${img%@*}"; ref="digest: $${img#*@}" ;; \
+	*) last="$${img##*/}"; \
+		if [[ "$$last" == *:* ]]; then name="$${img%:*}"; ref="newTag: $${img##*:}"; \
+		else name="$$img"; ref="newTag: latest"; fi ;; \
+	esac; \
+	cp -R config "$$tmp/config"; mkdir "$$tmp/installer"; \
+	printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' \
+		'resources:' '- ../config/default' 'images:' '- name: ghcr.io/eventpipe/manager' \
+		"  newName: $$name" "  $$ref" > "$$tmp/installer/kustomization.yaml"; \
+	$(KUBECTL) kustomize "$$tmp/installer" \
+		| sed -E 's|--worker-image=[^[:space:]"]+|--worker-image=$(IMG_WORKER)|' > "$$tmp/install.yaml"; \
+	mkdir -p dist; mv "$$tmp/install.yaml" dist/install.yaml; \
+	echo "Wrote dist/install.yaml (manager $(IMG_MANAGER), worker $(IMG_WORKER))"
+
+.PHONY: chart-crds
+chart-crds: ## Copy the generated CRDs (config/crd/bases) into the Helm chart.
+	mkdir -p $(CHART_DIR)/crds
+	rm -f $(CHART_DIR)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+
+.PHONY: verify-chart-crds
+verify-chart-crds: ## Fail when the chart's CRDs differ from config/crd/bases.
+	@if ! diff -r config/crd/bases $(CHART_DIR)/crds >/dev/null; then \
+		echo "$(CHART_DIR)/crds differs from config/crd/bases. Run 'make chart-crds' and commit the result:"; \
+		diff -r --brief config/crd/bases $(CHART_DIR)/crds; exit 1; \
+	fi
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## Lint the chart strictly, with its defaults and with every option set.
+	$(HELM) lint --strict $(CHART_DIR) --values $(CHART_DIR)/ci/default-values.yaml
+	$(HELM) lint --strict $(CHART_DIR) --values $(CHART_DIR)/ci/all-options-values.yaml
+
+.PHONY: test-chart
+test-chart: $(HELM) ## Render the chart with helm template and assert the objects (test/chart).
+	HELM=$(HELM) go test $(GO_TEST_FLAGS) ./test/chart/...
 
 ##@ Tools
 
