@@ -28,8 +28,10 @@ KUBECTL := $(LOCALBIN)/kubectl
 GO_TEST_FLAGS ?= -count=1
 # Packages whose tests need a real kube-apiserver (envtest) and a real Kafka
 # broker; every other package's tests need nothing but Go.
-INTEGRATION_PKGS = ./api/v1alpha1 ./controllers ./test/integration/...
-UNIT_PKGS = $(shell go list ./... | grep -v -e /test/ -e /api/v1alpha1$$ -e /controllers$$)
+INTEGRATION_PKGS = ./api/v1alpha1 ./controllers ./test/integration/... $(WORKER_INTEGRATION_PKGS)
+UNIT_PKGS = $(shell go list ./... | grep -v -e /test/ -e /api/v1alpha1$$ -e /controllers$$ -e /workers/integration$$)
+# The worker runtime's integration suite: worker processes against a real broker.
+WORKER_INTEGRATION_PKGS = ./workers/integration
 
 .PHONY: all
 all: build
@@ -94,6 +96,10 @@ test-integration: ## envtest (real kube-apiserver, etcd, kube-controller-manager
 bench-reconcile: ## Create 1,000 EventStreams against the real broker; print time, rate, memory.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" hack/with-kafka.sh \
 		go run ./test/bench/reconcile -streams $${STREAMS:-1000}
+
+.PHONY: bench-worker
+bench-worker: ## Worker throughput, latency and memory per guarantee against a raw sarama pipe.
+	hack/with-kafka.sh go run ./test/bench/worker $${BENCH_WORKER_ARGS:-}
 
 .PHONY: bench-autoscale
 bench-autoscale: ## Time lag spike -> replicas and scale command -> HPA floor, with a real HPA controller.

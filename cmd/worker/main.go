@@ -1,0 +1,125 @@
+// Command worker runs one processor of eventpipe as a member of its
+// Consumer's consumer group. The manager renders its flags and mounts its
+// configuration; see workers/config for the file and workers/runtime for
+// what the worker does.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/eventpipe/eventpipe/internal/kafka"
+	"github.com/eventpipe/eventpipe/workers/config"
+	"github.com/eventpipe/eventpipe/workers/processor"
+	_ "github.com/eventpipe/eventpipe/workers/processors/all"
+	"github.com/eventpipe/eventpipe/workers/runtime"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		processorName   string
+		configPath      string
+		healthAddr      string
+		metricsAddr     string
+		shutdownTimeout time.Duration
+		kc              = kafka.Config{ClientID: "eventpipe-worker"}
+	)
+	flag.StringVar(&processorName, "processor", "",
+		"Processor to run, one of: "+strings.Join(processor.Names(), ", "))
+	flag.StringVar(&configPath, "config", config.MountPath+"/"+config.FileName,
+		"Worker configuration file rendered by the manager")
+	flag.StringVar(&healthAddr, "health-probe-bind-address", ":"+strconv.Itoa(config.HealthPort),
+		"Address of /healthz and /readyz (0 disables)")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":"+strconv.Itoa(config.MetricsPort),
+		"Address of /metrics (0 disables)")
+	flag.DurationVar(&shutdownTimeout, "shutdown-timeout", runtime.DefaultShutdownTimeout,
+		"Longest time to finish in-flight events, commit and leave the group after SIGTERM")
+	kc.BindFlags(flag.CommandLine)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	logger := zap.New(zap.UseFlagOptions(&zapOpts))
+	ctrl.SetLogger(logger)
+
+	opts, err := options(processorName, configPath, kc)
+	if err != nil {
+		return err
+	}
+	opts.HealthAddr, opts.MetricsAddr = healthAddr, metricsAddr
+	runner, err := runtime.New(opts)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(log.IntoContext(context.Background(), logger))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx) }()
+
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case err := <-done:
+		return err
+	case sig := <-signals:
+		logger.Info("Shutting down", "signal", sig.String(), "timeout", shutdownTimeout.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		logger.Info("Stopped")
+		return err
+	case <-time.After(shutdownTimeout):
+		return fmt.Errorf("shut down: not done after %v; uncommitted events will be "+
+			"processed again by the next owner", shutdownTimeout)
+	case sig := <-signals:
+		return fmt.Errorf("shut down: interrupted by a second %v", sig)
+	}
+}
+
+// options loads and checks everything the worker needs before it connects.
+func options(processorName, configPath string, kc kafka.Config) (runtime.Options, error) {
+	if processorName == "" {
+		return runtime.Options{}, errors.New("--processor is required, one of: " +
+			strings.Join(processor.Names(), ", "))
+	}
+	def, ok := processor.Lookup(processorName)
+	if !ok {
+		return runtime.Options{}, fmt.Errorf("unknown --processor %q, want one of: %s",
+			processorName, strings.Join(processor.Names(), ", "))
+	}
+	w, err := config.Load(configPath)
+	if err != nil {
+		return runtime.Options{}, err
+	}
+	if err := kc.Validate(); err != nil {
+		return runtime.Options{}, err
+	}
+	if err := processor.ValidateSettings(processorName, w.Settings); err != nil {
+		return runtime.Options{}, fmt.Errorf("settings of processor %s: %w", processorName, err)
+	}
+	p, err := def.New(w.Settings)
+	if err != nil {
+		return runtime.Options{}, fmt.Errorf("create processor %s: %w", processorName, err)
+	}
+	return runtime.Options{Worker: w, Kafka: kc, Definition: def, Processor: p}, nil
+}

@@ -1,0 +1,354 @@
+// Command worker measures the worker runtime against a raw sarama pipe on a
+// real broker (KAFKA_BOOTSTRAP): for the baseline and each delivery guarantee
+// it preloads 1 KiB CloudEvents and measures how fast they come out
+// (events/s, and the ratio to the baseline), then produces at half of that
+// peak and measures end-to-end latency (p50, p99) from the producer's clock,
+// carried in the benchsent extension, to the output being read. The worker
+// runs as its own process; its memory is read from /proc at steady state.
+//
+//	make bench-worker
+//	BENCH_WORKER_ARGS="-events 100000 -partitions 6" make bench-worker
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+
+	"github.com/eventpipe/eventpipe/internal/kafka"
+	"github.com/eventpipe/eventpipe/workers/config"
+)
+
+const sentExtension = "benchsent"
+
+type options struct {
+	events     int
+	partitions int32
+	size       int
+	steady     time.Duration
+	timeout    time.Duration
+	kc         kafka.Config
+	binary     string
+}
+
+type result struct {
+	name     string
+	rate     float64
+	p50, p99 time.Duration
+	halfRate float64
+	rss, hwm string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.events, "events", 50000, "events preloaded for the peak run")
+	partitions := flag.Int("partitions", 3, "partitions of the topics")
+	flag.IntVar(&o.size, "size", 1024, "bytes of event data")
+	flag.DurationVar(&o.steady, "steady", 10*time.Second, "length of the half-peak run")
+	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up a run after this long")
+	only := flag.String("only", "", "comma-separated subset of baseline,AtLeastOnce,Idempotent,ExactlyOnce")
+	flag.Parse()
+	o.partitions = int32(*partitions)
+
+	bootstrap := os.Getenv("KAFKA_BOOTSTRAP")
+	if bootstrap == "" {
+		fail(errors.New("KAFKA_BOOTSTRAP is not set; run through `make bench-worker`"))
+	}
+	o.kc = kafka.Config{BootstrapServers: kafka.ParseBootstrapServers(bootstrap), ClientID: "bench"}
+	dir, err := os.MkdirTemp("", "bench-worker")
+	if err != nil {
+		fail(err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	o.binary = filepath.Join(dir, "worker")
+	if out, err := exec.Command("go", "build", "-o", o.binary, "./cmd/worker").CombinedOutput(); err != nil {
+		fail(fmt.Errorf("build worker: %w: %s", err, out))
+	}
+
+	scenarios := []string{"baseline", config.AtLeastOnce, config.Idempotent, config.ExactlyOnce}
+	if *only != "" {
+		scenarios = strings.Split(*only, ",")
+	}
+	fmt.Printf("events=%d size=%dB partitions=%d steady=%v\n", o.events, o.size, o.partitions, o.steady)
+	var results []result
+	for _, s := range scenarios {
+		r, err := run(o, s, dir)
+		if err != nil {
+			fail(fmt.Errorf("%s: %w", s, err))
+		}
+		fmt.Printf("  %-12s %8.0f events/s  half-peak %6.0f/s p50 %-8v p99 %-8v rss %s hwm %s\n",
+			r.name, r.rate, r.halfRate, r.p50, r.p99, r.rss, r.hwm)
+		results = append(results, r)
+	}
+	printTable(results)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench-worker:", err)
+	os.Exit(1)
+}
+
+func printTable(results []result) {
+	var base float64
+	for _, r := range results {
+		if r.name == "baseline" {
+			base = r.rate
+		}
+	}
+	fmt.Println()
+	fmt.Printf("%-12s %10s %7s %12s %9s %9s %10s %10s\n", "pipe", "events/s", "ratio",
+		"half-peak/s", "p50", "p99", "VmRSS", "VmHWM")
+	for _, r := range results {
+		ratio := "-"
+		if base > 0 {
+			ratio = fmt.Sprintf("%.2f", r.rate/base)
+		}
+		fmt.Printf("%-12s %10.0f %7s %12.0f %9v %9v %10s %10s\n", r.name, r.rate, ratio, r.halfRate,
+			r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.rss, r.hwm)
+	}
+	fmt.Println("aims: AtLeastOnce ratio >= 0.70, ExactlyOnce >= 0.40, p99 < 50ms at half peak, " +
+		"worker memory < 100 MiB")
+}
+
+// run measures one pipe: preload, drain at peak, then half of the peak.
+func run(o options, scenario, dir string) (result, error) {
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	in, out, dlq := "bench.in."+suffix, "bench.out."+suffix, "bench.dlq."+suffix
+	if err := createTopics(o, in, out, dlq); err != nil {
+		return result{}, err
+	}
+	producer, err := newProducer(o)
+	if err != nil {
+		return result{}, err
+	}
+	defer func() { _ = producer.Close() }()
+	if err := preload(producer, o, in); err != nil {
+		return result{}, err
+	}
+
+	reader, err := newReader(o, out, scenario == config.ExactlyOnce)
+	if err != nil {
+		return result{}, err
+	}
+	defer reader.close()
+
+	stop, pid, err := startPipe(o, scenario, in, out, dlq, dir)
+	if err != nil {
+		return result{}, err
+	}
+	defer stop()
+
+	r := result{name: scenario, rss: "-", hwm: "-"}
+	first, last, err := reader.wait(o.events, o.timeout)
+	if err != nil {
+		return result{}, fmt.Errorf("peak run: %w", err)
+	}
+	r.rate = float64(o.events-1) / last.Sub(first).Seconds()
+
+	r.halfRate = r.rate / 2
+	reader.reset()
+	n, err := paced(producer, o, in, r.halfRate)
+	if err != nil {
+		return result{}, err
+	}
+	if _, _, err := reader.wait(n, o.timeout); err != nil {
+		return result{}, fmt.Errorf("half-peak run: %w", err)
+	}
+	r.p50, r.p99 = reader.percentiles()
+	if pid > 0 {
+		r.rss, r.hwm = memory(pid)
+	}
+	return r, nil
+}
+
+func createTopics(o options, names ...string) error {
+	admin, err := kafka.NewClusterAdmin(o.kc)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = admin.Close() }()
+	for _, n := range names {
+		if err := admin.CreateTopic(n, &sarama.TopicDetail{NumPartitions: o.partitions,
+			ReplicationFactor: 1}, false); err != nil {
+			return fmt.Errorf("create topic %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func newProducer(o options) (sarama.AsyncProducer, error) {
+	sc, err := o.kc.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	sc.Producer.Flush.Bytes = 512 << 10
+	sc.Producer.Flush.Frequency = time.Millisecond
+	sc.ChannelBufferSize = 4096
+	p, err := sarama.NewAsyncProducer(o.kc.BootstrapServers, sc)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func message(topic, id string, size int) (*sarama.ProducerMessage, error) {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetSource("bench")
+	e.SetType("com.example.bench")
+	e.SetExtension(sentExtension, strconv.FormatInt(time.Now().UnixNano(), 10))
+	if err := e.SetData(cloudevents.ApplicationJSON, map[string]string{"pad": strings.Repeat("x", size-10)}); err != nil {
+		return nil, err
+	}
+	pm := &sarama.ProducerMessage{Topic: topic}
+	ctx := binding.WithForceBinary(context.Background())
+	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&e), pm); err != nil {
+		return nil, err
+	}
+	pm.Key = sarama.StringEncoder(id)
+	return pm, nil
+}
+
+// send writes n messages and waits for their acknowledgements.
+func send(p sarama.AsyncProducer, topic, prefix string, n, size int) error {
+	errs := make(chan error, 1)
+	go func() {
+		var first error
+		for i := 0; i < n; i++ {
+			select {
+			case <-p.Successes():
+			case pe := <-p.Errors():
+				if first == nil {
+					first = pe.Err
+				}
+			}
+		}
+		errs <- first
+	}()
+	for i := 0; i < n; i++ {
+		m, err := message(topic, fmt.Sprintf("%s-%d", prefix, i), size)
+		if err != nil {
+			return err
+		}
+		p.Input() <- m
+	}
+	return <-errs
+}
+
+func preload(p sarama.AsyncProducer, o options, topic string) error {
+	return send(p, topic, "peak", o.events, o.size)
+}
+
+// paced produces at rate events/s for o.steady and returns how many it sent.
+func paced(p sarama.AsyncProducer, o options, topic string, rate float64) (int, error) {
+	const tick = 5 * time.Millisecond
+	perTick := rate * tick.Seconds()
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	sent, owed := 0, 0.0
+	acks := make(chan error, 1)
+	total := int(rate * o.steady.Seconds())
+	go func() {
+		var first error
+		for i := 0; i < total; i++ {
+			select {
+			case <-p.Successes():
+			case pe := <-p.Errors():
+				if first == nil {
+					first = pe.Err
+				}
+			}
+		}
+		acks <- first
+	}()
+	for sent < total {
+		<-ticker.C
+		owed += perTick
+		for ; owed >= 1 && sent < total; owed-- {
+			m, err := message(topic, fmt.Sprintf("half-%d", sent), o.size)
+			if err != nil {
+				return 0, err
+			}
+			p.Input() <- m
+			sent++
+		}
+	}
+	return sent, <-acks
+}
+
+// memory returns VmRSS and VmHWM of a process.
+func memory(pid int) (string, string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?", "?"
+	}
+	var rss, hwm string
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.Join(strings.Fields(v), " ")
+		switch k {
+		case "VmRSS":
+			rss = v
+		case "VmHWM":
+			hwm = v
+		}
+	}
+	return rss, hwm
+}
+
+// startPipe starts the baseline in this process or the worker as a process.
+func startPipe(o options, scenario, in, out, dlq, dir string) (func(), int, error) {
+	group := "bench.group." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if scenario == "baseline" {
+		stop, err := startBaseline(o, in, out, group)
+		return stop, 0, err
+	}
+	w := config.Worker{Consumer: "bench/" + scenario, ConsumerGroup: group, InputTopic: in,
+		InitialOffset: config.Earliest, Outputs: map[string]string{"out": out}, DeadLetterTopic: dlq,
+		Delivery: config.Defaults, Settings: json.RawMessage(`{"defaultOutput": "out"}`)}
+	w.Delivery.Guarantee = scenario
+	if scenario == config.Idempotent {
+		w.DedupTopic = "bench.dedup." + group
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		return nil, 0, err
+	}
+	path := filepath.Join(dir, scenario+".json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, 0, err
+	}
+	logPath := filepath.Join(dir, scenario+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.Command(o.binary, "--processor=passthrough", "--config="+path,
+		"--kafka-bootstrap-servers="+strings.Join(o.kc.BootstrapServers, ","),
+		"--health-probe-bind-address=0", "--metrics-bind-address=0")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, 0, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		_ = logFile.Close()
+	}
+	return stop, cmd.Process.Pid, nil
+}
