@@ -162,16 +162,20 @@ build-installer: $(KUBECTL) ## Write dist/install.yaml (config/default with IMG_
 	echo "Wrote dist/install.yaml (manager $(IMG_MANAGER), worker $(IMG_WORKER))"
 
 .PHONY: chart-crds
-chart-crds: ## Copy the generated CRDs (config/crd/bases) into the Helm chart.
+chart-crds: ## Copy the generated CRDs and manager role (config/) into the Helm chart.
 	mkdir -p $(CHART_DIR)/crds
 	rm -f $(CHART_DIR)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+	mkdir -p $(CHART_DIR)/files
+	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
 
 .PHONY: verify-chart-crds
-verify-chart-crds: ## Fail when the chart's CRDs differ from config/crd/bases.
-	@if ! diff -r config/crd/bases $(CHART_DIR)/crds >/dev/null; then \
-		echo "$(CHART_DIR)/crds differs from config/crd/bases. Run 'make chart-crds' and commit the result:"; \
-		diff -r --brief config/crd/bases $(CHART_DIR)/crds; exit 1; \
+verify-chart-crds: ## Fail when the chart's CRDs or manager role differ from config/.
+	@if ! diff -r config/crd/bases $(CHART_DIR)/crds >/dev/null || \
+		! diff config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml >/dev/null; then \
+		echo "The chart's CRDs or manager role differ from config/. Run 'make chart-crds' and commit the result:"; \
+		diff -r --brief config/crd/bases $(CHART_DIR)/crds; \
+		diff --brief config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml; exit 1; \
 	fi
 
 .PHONY: helm-lint

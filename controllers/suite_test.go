@@ -132,6 +132,10 @@ func startManager(kafkaConfig kafka.Config, cacheOptions cache.Options) {
 		Recorder:       mgr.GetEventRecorder("eventpipe-eventstream"),
 		ResyncInterval: testResyncInterval,
 	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&RulePackReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("eventpipe-rulepack"),
+	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&ConsumerReconciler{
 		Client:             mgr.GetClient(),
 		Kafka:              admin,

@@ -229,3 +229,12 @@ const (
 	// ReasonChangeRefused means the rate limit or the breaker held a change back.
 	ReasonChangeRefused = "ChangeRefused"
 )
+
+// Reasons of RulePack conditions. Events about a RulePack reuse them.
+const (
+	// ReasonRulesCompiled means every rule of the pack compiled.
+	ReasonRulesCompiled = "RulesCompiled"
+
+	// ReasonCompileFailed means a rule did not compile; the pack reaches no worker.
+	ReasonCompileFailed = "CompileFailed"
+)

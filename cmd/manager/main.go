@@ -139,6 +139,32 @@ func run(o options) error {
 	}
 	admin := controllers.NewKafkaAdmin(o.kafka, o.streamConcurrency)
 	defer func() { _ = admin.Close() }()
+	if err := setupReconcilers(mgr, o, admin); err != nil {
+		return err
+	}
+	if o.enableWebhooks {
+		if err := webhook.SetupEventStreamWebhook(mgr); err != nil {
+			return fmt.Errorf("set up the EventStream webhook: %w", err)
+		}
+		if err := webhook.SetupRulePackWebhook(mgr); err != nil {
+			return fmt.Errorf("set up the RulePack webhook: %w", err)
+		}
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add ready check: %w", err)
+	}
+
+	setupLog.Info("Starting manager", "kafkaBootstrapServers", o.kafka.BootstrapServers,
+		"leaderElect", o.leaderElect, "webhooks", o.enableWebhooks, "workerImage", o.workerImage)
+	return mgr.Start(ctx)
+}
+
+// setupReconcilers registers the four reconcilers and the topic creator.
+func setupReconcilers(mgr ctrl.Manager, o options, admin *controllers.KafkaAdmin) error {
 	topics := kafka.NewTopicCreator(o.kafka)
 	if err := mgr.Add(topics); err != nil {
 		return fmt.Errorf("add the topic creator: %w", err)
@@ -172,20 +198,11 @@ func run(o options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the AutoscalePolicy controller: %w", err)
 	}
-	if o.enableWebhooks {
-		if err := webhook.SetupEventStreamWebhook(mgr); err != nil {
-			return fmt.Errorf("set up the EventStream webhook: %w", err)
-		}
+	if err := (&controllers.RulePackReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("eventpipe-rulepack"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the RulePack controller: %w", err)
 	}
-
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return fmt.Errorf("add health check: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return fmt.Errorf("add ready check: %w", err)
-	}
-
-	setupLog.Info("Starting manager", "kafkaBootstrapServers", o.kafka.BootstrapServers,
-		"leaderElect", o.leaderElect, "webhooks", o.enableWebhooks, "workerImage", o.workerImage)
-	return mgr.Start(ctx)
+	return nil
 }

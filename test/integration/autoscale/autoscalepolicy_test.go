@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	eventpipev1alpha1 "github.com/eventpipe/eventpipe/api/v1alpha1"
 )
@@ -203,6 +204,8 @@ var _ = Describe("AutoscalePolicy", Ordered, func() {
 			Expect(got.Status.Lag).To(BeEquivalentTo(200))
 			Expect(p.condition(Default, eventpipev1alpha1.ConditionActive).Status).To(Equal(metav1.ConditionTrue))
 			p.expectEvent(corev1.EventTypeNormal, eventpipev1alpha1.ReasonFloorChanged)
+			Expect(metricValue("eventpipe_autoscale_floor_replicas", p.ns)).To(Equal(4.0))
+			Expect(metricValue("eventpipe_autoscale_changes_total", p.ns)).To(BeNumerically(">=", 1))
 
 			// The Consumer reconciler leaves the HPA's replica count alone.
 			Consistently(func(g Gomega) {
@@ -263,6 +266,7 @@ var _ = Describe("AutoscalePolicy", Ordered, func() {
 			p.expectReplicas(3)
 			Expect(p.policy(Default).Status.Breaker.State).To(Equal(eventpipev1alpha1.BreakerHalfOpen))
 			p.expectEvent(corev1.EventTypeNormal, eventpipev1alpha1.ReasonBreakerHalfOpen)
+			Expect(metricValue("eventpipe_autoscale_refused_total", p.ns)).To(BeNumerically(">=", 1))
 		})
 	})
 
@@ -308,6 +312,8 @@ var _ = Describe("AutoscalePolicy", Ordered, func() {
 			kafkaScript("kill")
 			DeferCleanup(func() { kafkaScript("start") })
 			p.expectReplicas(2)
+			Expect(metricValue("eventpipe_autoscale_breaker_state", p.ns)).To(Equal(2.0), "Open")
+			Expect(metricValue("eventpipe_autoscale_lag_read_errors_total", p.ns)).To(BeNumerically(">=", 2))
 			Eventually(func(g Gomega) {
 				c := p.condition(g, eventpipev1alpha1.ConditionFallback)
 				g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
@@ -334,4 +340,25 @@ func kafkaScript(verb string) {
 	out, err := cmd.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), string(out))
 	GinkgoWriter.Println(strings.TrimSpace(string(out)))
+}
+
+// metricValue sums the manager's metric name over the series of namespace,
+// from the registry the in-process manager serves.
+func metricValue(name, namespace string) float64 {
+	families, err := crmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "namespace" && l.GetValue() == namespace {
+					sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
