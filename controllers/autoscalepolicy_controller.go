@@ -281,17 +281,8 @@ func (r *AutoscalePolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // policiesOfConsumer maps a Consumer to the policies that target it.
 func (r *AutoscalePolicyReconciler) policiesOfConsumer(ctx context.Context, o client.Object) []reconcile.Request {
-	var list eventpipev1alpha1.AutoscalePolicyList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()),
-		client.MatchingFields{policyTargetIndex: o.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "Cannot list the AutoscalePolicies of a Consumer", "consumer", o.GetName())
-		return nil
-	}
-	requests := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return requests
+	return requestsByIndex(ctx, r.Client, &eventpipev1alpha1.AutoscalePolicyList{}, o.GetNamespace(),
+		policyTargetIndex, o.GetName())
 }
 
 // policiesOfStream maps an EventStream to the policies of the Consumers that

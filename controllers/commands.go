@@ -97,17 +97,8 @@ func (l *CommandListener) Latest(namespace, consumer string) (ReceivedCommand, b
 func (l *CommandListener) Source(c client.Reader) source.Source {
 	return source.Channel(l.events, handler.EnqueueRequestsFromMapFunc(
 		func(ctx context.Context, o client.Object) []reconcile.Request {
-			var policies eventpipev1alpha1.AutoscalePolicyList
-			if err := c.List(ctx, &policies, client.InNamespace(o.GetNamespace()),
-				client.MatchingFields{policyTargetIndex: o.GetName()}); err != nil {
-				log.FromContext(ctx).Error(err, "Cannot list the AutoscalePolicies of a command's target")
-				return nil
-			}
-			requests := make([]reconcile.Request, 0, len(policies.Items))
-			for i := range policies.Items {
-				requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&policies.Items[i])})
-			}
-			return requests
+			return requestsByIndex(ctx, c, &eventpipev1alpha1.AutoscalePolicyList{}, o.GetNamespace(),
+				policyTargetIndex, o.GetName())
 		}))
 }
 

@@ -250,15 +250,6 @@ func (r *ConsumerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // consumersOfStream maps an EventStream to the Consumers that name it, so a
 // Consumer waiting for its streams goes on as soon as they are Ready.
 func (r *ConsumerReconciler) consumersOfStream(ctx context.Context, o client.Object) []reconcile.Request {
-	var list eventpipev1alpha1.ConsumerList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()),
-		client.MatchingFields{streamRefIndex: o.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "Cannot list the Consumers of a stream", "stream", o.GetName())
-		return nil
-	}
-	requests := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return requests
+	return requestsByIndex(ctx, r.Client, &eventpipev1alpha1.ConsumerList{}, o.GetNamespace(), streamRefIndex,
+		o.GetName())
 }
