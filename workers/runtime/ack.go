@@ -4,21 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
-
-// acker commits a batch the AtLeastOnce way: write every output, wait for all
-// the acknowledgements, record the dedup keys (Idempotent), then mark and
-// commit the offset. A crash in between repeats outputs; it never loses one.
-type acker struct {
-	r          *Runner
-	store      *dedupStore
-	lastCommit time.Time
-	dirty      bool
-}
 
 // commitInterval spaces the offset commits of a partition: an offset is only
 // marked once its outputs are acknowledged, so committing less often costs
@@ -26,52 +17,225 @@ type acker struct {
 // batch. The claim commits what is marked when it ends.
 const commitInterval = 100 * time.Millisecond
 
-// idle commits an offset marked since the last commit.
-func (a *acker) idle(session sarama.ConsumerGroupSession) {
-	if a.dirty {
-		a.flush(session)
+// ackWindow is the most batches of one partition whose outputs may wait for
+// their acknowledgements at once. The partition processes the next batch
+// while earlier ones are in flight, so the round trips to the brokers overlap
+// the processing instead of adding to it.
+const ackWindow = 4
+
+// flight is one batch whose outputs the producer is writing.
+type flight struct {
+	events []handled
+	keys   []string
+	// next is the offset to mark once the batch is safe: the one after its
+	// last event.
+	next int64
+
+	mu      sync.Mutex
+	pending int
+	err     error
+	acked   chan struct{} // closed when every output is acknowledged or failed
+}
+
+func newFlight(events []handled, outputs int) *flight {
+	f := &flight{events: events, next: events[len(events)-1].msg.Offset + 1,
+		pending: outputs, acked: make(chan struct{})}
+	for _, h := range events {
+		if h.dedupKey != "" {
+			f.keys = append(f.keys, h.dedupKey)
+		}
+	}
+	if outputs == 0 {
+		close(f.acked)
+	}
+	return f
+}
+
+// ack records the acknowledgement, or the failure, of one output.
+func (f *flight) ack(err error) {
+	f.mu.Lock()
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	f.pending--
+	last := f.pending == 0
+	f.mu.Unlock()
+	if last {
+		close(f.acked)
 	}
 }
 
-// flush commits the marked offsets of the session.
-func (a *acker) flush(session sarama.ConsumerGroupSession) {
-	session.Commit()
-	a.lastCommit = time.Now()
-	a.dirty = false
+// routeAcks hands every acknowledgement and failure of the output producer
+// to the flight its message belongs to, until the producer is closed.
+func routeAcks(p sarama.AsyncProducer, done chan<- struct{}) {
+	defer close(done)
+	successes, errs := p.Successes(), p.Errors()
+	for successes != nil || errs != nil {
+		select {
+		case m, ok := <-successes:
+			if !ok {
+				successes = nil
+				continue
+			}
+			m.Metadata.(*flight).ack(nil)
+		case pe, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			pe.Msg.Metadata.(*flight).ack(pe.Err)
+		}
+	}
+}
+
+// acker commits batches the AtLeastOnce way, pipelined: the partition hands
+// it the outputs of a batch and goes on with the next while up to ackWindow
+// batches wait for their acknowledgements. Its own goroutine lands the
+// batches in offset order: once every output of a batch is acknowledged it
+// records the batch's dedup keys (Idempotent), then marks the offset after
+// the batch, so an offset is marked only when it and all before it are safe.
+// A crash in between repeats outputs; it never loses one.
+//
+// A write the producer gave up on stops the marking there: later batches are
+// still awaited but not marked, and the claim ends with the error, so the
+// next owner of the partition (this worker, after rejoining) starts again
+// after the last safe batch.
+type acker struct {
+	r       *Runner
+	store   *dedupStore
+	session sarama.ConsumerGroupSession
+	claim   sarama.ConsumerGroupClaim
+
+	flights  chan *flight
+	done     chan struct{}
+	failed   chan struct{}
+	err      error // set before failed is closed
+	finished bool
+}
+
+func (r *Runner) newAcker(
+	ctx context.Context, session sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim,
+) *acker {
+	a := &acker{r: r, store: r.changelog.store(claim.Partition()), session: session, claim: claim,
+		flights: make(chan *flight, ackWindow-1), done: make(chan struct{}),
+		failed: make(chan struct{})}
+	go a.land(ctx)
+	return a
 }
 
 func (a *acker) dedup() *dedupStore { return a.store }
 
+// idle does nothing: the acker's goroutine commits on its own clock.
+func (a *acker) idle(sarama.ConsumerGroupSession) {}
+
+func (a *acker) failure() <-chan struct{} { return a.failed }
+
+// commit hands the outputs of a batch to the producer, waiting only when
+// ackWindow batches are already in flight.
 func (a *acker) commit(
-	ctx context.Context,
-	session sarama.ConsumerGroupSession,
-	claim sarama.ConsumerGroupClaim,
+	_ context.Context,
+	_ sarama.ConsumerGroupSession,
+	_ sarama.ConsumerGroupClaim,
 	events []handled,
 ) error {
-	var msgs []*sarama.ProducerMessage
-	var keys []string
+	n := 0
 	for _, h := range events {
-		msgs = append(msgs, h.outputs...)
-		if h.dedupKey != "" {
-			keys = append(keys, h.dedupKey)
+		n += len(h.outputs)
+	}
+	f := newFlight(events, n)
+	select {
+	case a.flights <- f:
+	case <-a.failed:
+		return a.err
+	}
+	for _, h := range events {
+		for _, m := range h.outputs {
+			m.Metadata = f
+			a.r.producer.Input() <- m
 		}
 	}
-	if err := a.r.send(ctx, session, a.r.producer, msgs); err != nil {
-		return fmt.Errorf("write outputs: %w", err)
+	return nil
+}
+
+// finish waits for the batches in flight, lands them and commits. It returns
+// the write failure that stopped the marking, if any. Calling it again only
+// returns that failure again.
+func (a *acker) finish() error {
+	if !a.finished {
+		a.finished = true
+		close(a.flights)
+		<-a.done
+	}
+	select {
+	case <-a.failed:
+		return a.err
+	default:
+		return nil
+	}
+}
+
+// land marks the batches in order as they become safe and commits the marks
+// every commitInterval, until the flights channel is closed and drained.
+func (a *acker) land(ctx context.Context) {
+	defer close(a.done)
+	ticker := time.NewTicker(commitInterval)
+	defer ticker.Stop()
+	dirty := false
+	for {
+		select {
+		case f, ok := <-a.flights:
+			if !ok {
+				if dirty {
+					a.session.Commit()
+				}
+				return
+			}
+			if a.settle(ctx, f) {
+				dirty = true
+			}
+		case <-ticker.C:
+			if dirty {
+				a.session.Commit()
+				dirty = false
+			}
+		}
+	}
+}
+
+// settle waits for a batch's acknowledgements and marks it, reporting
+// whether it marked. After a failure nothing more is marked.
+func (a *acker) settle(ctx context.Context, f *flight) bool {
+	<-f.acked
+	select {
+	case <-a.failed:
+		return false
+	default:
+	}
+	if f.err != nil {
+		a.fail(fmt.Errorf("write outputs from offset %d: %w", f.events[0].msg.Offset, f.err))
+		return false
 	}
 	// Only after the outputs are safe: an event recorded but not written
 	// would be skipped as a duplicate by the next owner.
-	if len(keys) > 0 {
-		if err := a.r.changelog.write(ctx, a.r, session, claim.Partition(), keys); err != nil {
-			return fmt.Errorf("write dedup changelog: %w", err)
+	if len(f.keys) > 0 {
+		err := a.r.changelog.write(ctx, a.r, a.session, a.claim.Partition(), f.keys)
+		if err != nil {
+			a.fail(fmt.Errorf("write dedup changelog: %w", err))
+			return false
 		}
 	}
-	session.MarkOffset(claim.Topic(), claim.Partition(), events[len(events)-1].msg.Offset+1, "")
-	a.dirty = true
-	if time.Since(a.lastCommit) >= commitInterval {
-		a.flush(session)
+	a.session.MarkOffset(a.claim.Topic(), a.claim.Partition(), f.next, "")
+	a.r.committed(a.claim, f.events)
+	return true
+}
+
+func (a *acker) fail(err error) {
+	if a.session.Context().Err() != nil {
+		log.FromContext(a.session.Context()).Info("Session ended before a batch was safe; "+
+			"the partition's next owner carries on", "error", err.Error())
 	}
-	return nil
+	a.err = err
+	close(a.failed)
 }
 
 // send writes msgs and waits for their acknowledgements, writing again the

@@ -86,11 +86,14 @@ func outputKey(out processor.Output) string {
 	return out.Event.ID()
 }
 
+// encodeCtx asks kafka_sarama for binary content mode and leaves the key to
+// outputKey. It is built once: building it per event costs allocations.
+var encodeCtx = kafka_sarama.WithSkipKeyMapping(binding.WithForceBinary(context.Background()))
+
 // encode writes an output event in binary content mode for topic.
 func encode(out processor.Output, topic string) (*sarama.ProducerMessage, error) {
 	pm := &sarama.ProducerMessage{Topic: topic}
-	ctx := kafka_sarama.WithSkipKeyMapping(binding.WithForceBinary(context.Background()))
-	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&out.Event), pm); err != nil {
+	if err := kafka_sarama.WriteProducerMessage(encodeCtx, binding.ToMessage(&out.Event), pm); err != nil {
 		return nil, fmt.Errorf("encode event %s for topic %s: %w", out.Event.ID(), topic, err)
 	}
 	pm.Key = sarama.StringEncoder(outputKey(out))

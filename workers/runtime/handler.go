@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -62,12 +63,24 @@ func (r *Runner) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.
 		}
 		commit = tx
 	} else {
-		a := &acker{r: r, store: r.changelog.store(claim.Partition()), lastCommit: time.Now()}
-		defer a.flush(session)
-		commit = a
+		commit = r.newAcker(ctx, session, claim)
 	}
 
 	logger.V(1).Info("Consuming partition", "initialOffset", claim.InitialOffset())
+	err := r.consumeBatches(ctx, session, claim, commit)
+	// A failure after the session ended is the next owner's to repeat.
+	if ferr := commit.finish(); err == nil && session.Context().Err() == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (r *Runner) consumeBatches(
+	ctx context.Context,
+	session sarama.ConsumerGroupSession,
+	claim sarama.ConsumerGroupClaim,
+	commit committer,
+) error {
 	for {
 		batch := nextBatch(session, claim, commit)
 		if len(batch) == 0 {
@@ -81,7 +94,8 @@ func (r *Runner) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.
 }
 
 // nextBatch waits for one message, then takes the ones already fetched, up to
-// maxBatch. It returns nothing once the session or the claim ends.
+// maxBatch. It returns nothing once the session or the claim ends, or once
+// the committer failed.
 // While it waits it lets the committer commit what it has marked.
 func nextBatch(
 	session sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim, commit committer,
@@ -92,6 +106,8 @@ func nextBatch(
 	for len(batch) == 0 {
 		select {
 		case <-session.Context().Done():
+			return nil
+		case <-commit.failure():
 			return nil
 		case <-idle.C:
 			commit.idle(session)

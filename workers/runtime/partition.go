@@ -41,7 +41,8 @@ const (
 
 // committer makes the outputs of a batch durable and then commits the input
 // offset after its last event: acknowledgements then a commit (AtLeastOnce,
-// Idempotent) or one transaction (ExactlyOnce).
+// Idempotent, pipelined over several batches) or one transaction
+// (ExactlyOnce). It updates the metrics of a batch once the batch is safe.
 type committer interface {
 	commit(ctx context.Context, session sarama.ConsumerGroupSession,
 		claim sarama.ConsumerGroupClaim, events []handled) error
@@ -49,6 +50,11 @@ type committer interface {
 	dedup() *dedupStore
 	// idle is called while the partition waits for events.
 	idle(session sarama.ConsumerGroupSession)
+	// failure is closed once a batch can no longer become safe; nil when
+	// commit reports every failure itself.
+	failure() <-chan struct{}
+	// finish waits for the batches still in flight when the claim ends.
+	finish() error
 }
 
 // handleBatch processes a batch in order and commits the events handled. It
@@ -83,7 +89,6 @@ func (r *Runner) handleBatch(
 			}
 			return false, err
 		}
-		r.committed(claim, done)
 	}
 
 	switch result {
@@ -92,13 +97,18 @@ func (r *Runner) handleBatch(
 			"offset", stopped.msg.Offset)
 		return false, nil
 	case outcomeStop:
+		// The batches before the event land first: landing one marks the
+		// partition as flowing again.
+		if err := commit.finish(); err != nil && session.Context().Err() == nil {
+			return false, err
+		}
 		r.stopPartition(ctx, stopped)
 		return false, nil
 	}
 	return true, nil
 }
 
-// committed updates metrics and health once a batch is committed.
+// committed updates metrics and health once a batch is safe.
 func (r *Runner) committed(claim sarama.ConsumerGroupClaim, done []handled) {
 	topic := claim.Topic()
 	now := time.Now()

@@ -61,7 +61,8 @@ type Runner struct {
 	backoff backoff
 
 	group     sarama.ConsumerGroup
-	producer  sarama.SyncProducer
+	producer  sarama.AsyncProducer
+	routed    chan struct{} // closed once every acknowledgement of producer is routed
 	changelog *changelog
 
 	txMu        sync.Mutex
@@ -154,10 +155,12 @@ func (r *Runner) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.producer, err = sarama.NewSyncProducer(r.opts.Kafka.BootstrapServers, pc)
+	r.producer, err = sarama.NewAsyncProducer(r.opts.Kafka.BootstrapServers, pc)
 	if err != nil {
 		return fmt.Errorf("create producer: %w", err)
 	}
+	r.routed = make(chan struct{})
+	go routeAcks(r.producer, r.routed)
 
 	if w.Delivery.Guarantee != config.Idempotent {
 		return nil
@@ -175,9 +178,10 @@ func (r *Runner) closeClients(ctx context.Context) {
 		}
 	}
 	if r.producer != nil {
-		if err := r.producer.Close(); err != nil {
-			logger.Error(err, "Cannot close the producer cleanly")
-		}
+		// Every claim has ended, so nothing waits for these acknowledgements;
+		// routeAcks drains them until the producer has flushed and stopped.
+		r.producer.AsyncClose()
+		<-r.routed
 	}
 	if r.changelog != nil {
 		r.changelog.close(ctx)

@@ -96,6 +96,12 @@ func (t *transactor) dedup() *dedupStore { return nil }
 // idle does nothing: every transaction commits its offsets itself.
 func (t *transactor) idle(sarama.ConsumerGroupSession) {}
 
+// failure is nil: commit returns every failure itself.
+func (t *transactor) failure() <-chan struct{} { return nil }
+
+// finish has nothing to wait for: commit returns once its transaction ends.
+func (t *transactor) finish() error { return nil }
+
 func (t *transactor) close(ctx context.Context) {
 	if err := t.producer.Close(); err != nil {
 		log.FromContext(ctx).Error(err, "Cannot close the transactional producer",
@@ -123,6 +129,7 @@ func (t *transactor) commit(
 	for attempt := 1; ; attempt++ {
 		err := t.transact(session, claim, msgs, next)
 		if err == nil {
+			t.r.committed(claim, events)
 			return nil
 		}
 		if t.producer.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {

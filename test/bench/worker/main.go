@@ -205,12 +205,23 @@ func newProducer(o options) (sarama.AsyncProducer, error) {
 	return p, nil
 }
 
-func message(topic, id string, size int) (*sarama.ProducerMessage, error) {
+// template is one encoded 1 KiB CloudEvent. The load generator stamps a copy
+// of it per event rather than encoding each: on a small machine the encoding
+// would take CPU from the pipe under test and make the pacing uneven.
+type template struct {
+	topic   string
+	value   []byte
+	headers []sarama.RecordHeader
+	id      int // index of the ce_id header
+	sent    int // index of the benchsent header
+}
+
+func newTemplate(topic string, size int) (*template, error) {
 	e := cloudevents.NewEvent()
-	e.SetID(id)
+	e.SetID("template")
 	e.SetSource("bench")
 	e.SetType("com.example.bench")
-	e.SetExtension(sentExtension, strconv.FormatInt(time.Now().UnixNano(), 10))
+	e.SetExtension(sentExtension, "0")
 	if err := e.SetData(cloudevents.ApplicationJSON, map[string]string{"pad": strings.Repeat("x", size-10)}); err != nil {
 		return nil, err
 	}
@@ -219,8 +230,32 @@ func message(topic, id string, size int) (*sarama.ProducerMessage, error) {
 	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&e), pm); err != nil {
 		return nil, err
 	}
-	pm.Key = sarama.StringEncoder(id)
-	return pm, nil
+	value, err := pm.Value.Encode()
+	if err != nil {
+		return nil, err
+	}
+	t := &template{topic: topic, value: value, headers: pm.Headers, id: -1, sent: -1}
+	for i, h := range pm.Headers {
+		switch string(h.Key) {
+		case "ce_id":
+			t.id = i
+		case "ce_" + sentExtension:
+			t.sent = i
+		}
+	}
+	if t.id < 0 || t.sent < 0 {
+		return nil, errors.New("encoded template lacks the ce_id or benchsent header")
+	}
+	return t, nil
+}
+
+// message is the template with its own id, stamped with the current time.
+func (t *template) message(id string) *sarama.ProducerMessage {
+	headers := append([]sarama.RecordHeader(nil), t.headers...)
+	headers[t.id].Value = []byte(id)
+	headers[t.sent].Value = strconv.AppendInt(nil, time.Now().UnixNano(), 10)
+	return &sarama.ProducerMessage{Topic: t.topic, Key: sarama.StringEncoder(id),
+		Value: sarama.ByteEncoder(t.value), Headers: headers}
 }
 
 // send writes n messages and waits for their acknowledgements.
@@ -239,12 +274,12 @@ func send(p sarama.AsyncProducer, topic, prefix string, n, size int) error {
 		}
 		errs <- first
 	}()
+	t, err := newTemplate(topic, size)
+	if err != nil {
+		return err
+	}
 	for i := 0; i < n; i++ {
-		m, err := message(topic, fmt.Sprintf("%s-%d", prefix, i), size)
-		if err != nil {
-			return err
-		}
-		p.Input() <- m
+		p.Input() <- t.message(prefix + "-" + strconv.Itoa(i))
 	}
 	return <-errs
 }
@@ -254,12 +289,16 @@ func preload(p sarama.AsyncProducer, o options, topic string) error {
 }
 
 // paced produces at rate events/s for o.steady and returns how many it sent.
+// Each event is sent when its turn on an even schedule comes, checked every
+// millisecond, so the load arrives in bursts of at most a millisecond's worth.
 func paced(p sarama.AsyncProducer, o options, topic string, rate float64) (int, error) {
-	const tick = 5 * time.Millisecond
-	perTick := rate * tick.Seconds()
-	ticker := time.NewTicker(tick)
+	t, err := newTemplate(topic, o.size)
+	if err != nil {
+		return 0, err
+	}
+	ticker := time.NewTicker(time.Millisecond)
 	defer ticker.Stop()
-	sent, owed := 0, 0.0
+	sent := 0
 	acks := make(chan error, 1)
 	total := int(rate * o.steady.Seconds())
 	go func() {
@@ -275,16 +314,12 @@ func paced(p sarama.AsyncProducer, o options, topic string, rate float64) (int, 
 		}
 		acks <- first
 	}()
+	start := time.Now()
 	for sent < total {
 		<-ticker.C
-		owed += perTick
-		for ; owed >= 1 && sent < total; owed-- {
-			m, err := message(topic, fmt.Sprintf("half-%d", sent), o.size)
-			if err != nil {
-				return 0, err
-			}
-			p.Input() <- m
-			sent++
+		due := min(total, int(time.Since(start).Seconds()*rate))
+		for ; sent < due; sent++ {
+			p.Input() <- t.message("half-" + strconv.Itoa(sent))
 		}
 	}
 	return sent, <-acks
