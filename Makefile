@@ -29,7 +29,8 @@ GO_TEST_FLAGS ?= -count=1
 # Packages whose tests need a real kube-apiserver (envtest) and a real Kafka
 # broker; every other package's tests need nothing but Go.
 INTEGRATION_PKGS = ./api/v1alpha1 ./controllers ./test/integration/... $(WORKER_INTEGRATION_PKGS)
-UNIT_PKGS = $(shell go list ./... | grep -v -e /test/ -e /api/v1alpha1$$ -e /controllers$$ -e /workers/integration$$)
+UNIT_PKGS = $(shell go list ./... | grep -v -e /test/ -e /api/v1alpha1$$ -e /controllers$$ -e /workers/integration$$) \
+	./test/e2e/podrunner
 # The worker runtime's integration suite: worker processes against a real broker.
 WORKER_INTEGRATION_PKGS = ./workers/integration
 
@@ -79,7 +80,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 ##@ Test
 
 .PHONY: test
-test: verify verify-chart-crds vet lint helm-lint test-unit test-chart test-integration ## Everything: generated files, vet, lint, chart, unit and integration tests.
+test: verify verify-chart-crds vet lint helm-lint test-unit test-chart test-integration test-e2e ## Everything: generated files, vet, lint, chart, unit, integration and end-to-end tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests: pure logic, no cluster, no broker.
@@ -240,3 +241,55 @@ cluster-up: $(KWOK) $(KUBECTL) ## Start the local control plane (etcd, API serve
 
 cluster-down: ## Stop exactly the local control plane's processes and remove its data.
 	hack/local-cluster.sh down
+
+##@ End-to-end
+
+# The e2e suite (test/e2e) installs the operator with Helm and with kustomize,
+# runs pipelines against a real Kafka broker and scales workers through the
+# HPA. E2E_FLAGS adds go test flags, e.g. E2E_FLAGS='-ginkgo.focus=Helm'.
+E2E_IMAGE_TAG ?= e2e
+E2E_FLAGS ?=
+# The local control plane of test-e2e gets a state directory of its own, so
+# a cluster started with `make cluster-up` is left alone.
+E2E_CLUSTER_DIR ?= $(LOCALBIN)/.e2e-cluster
+KIND_VERSION ?= v0.33.0
+KIND := $(LOCALBIN)/kind
+KIND_CLUSTER ?= eventpipe-e2e
+KAFKA_VERSION := $(shell source hack/lib.sh && echo "$$KAFKA_VERSION")
+E2E_KAFKA_IMAGE ?= apache/kafka:$(KAFKA_VERSION)
+
+.PHONY: test-e2e
+test-e2e: build $(HELM) $(KUBECTL) $(KWOK) ## End-to-end suite on the local control plane with a real broker (needs root); always stops both.
+	@set -e; export LOCAL_CLUSTER_DIR="$(E2E_CLUSTER_DIR)"; \
+	trap 'hack/local-cluster.sh down' EXIT; trap 'exit 130' INT TERM; \
+	line="$$(hack/local-cluster.sh up | tail -n 1)"; \
+	export KUBECONFIG="$${line#KUBECONFIG=}"; \
+	E2E_IMAGE_TAG=$(E2E_IMAGE_TAG) hack/with-kafka.sh \
+		go test -tags e2e ./test/e2e/ -count=1 -v -timeout 20m -ginkgo.v $(E2E_FLAGS)
+
+# test-e2e-kind runs the same suite where a kubelet runs the pods: the images
+# are built (docker-build, tagged E2E_IMAGE_TAG) and loaded into kind, the
+# broker runs in the cluster (test/e2e/kind/kafka.yaml) and the suite reaches
+# it through a node port.
+.PHONY: test-e2e-kind
+test-e2e-kind: IMG_MANAGER = ghcr.io/eventpipe/manager:$(E2E_IMAGE_TAG)
+test-e2e-kind: IMG_WORKER = ghcr.io/eventpipe/worker:$(E2E_IMAGE_TAG)
+test-e2e-kind: docker-build $(KIND) $(HELM) $(KUBECTL) ## The end-to-end suite on a kind cluster with real pods (needs Docker); always deletes the cluster.
+	@set -e; kubeconfig="$$(mktemp)"; \
+	trap '$(KIND) delete cluster --name $(KIND_CLUSTER) --kubeconfig "$$kubeconfig"; rm -f "$$kubeconfig"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	$(KIND) create cluster --name $(KIND_CLUSTER) --kubeconfig "$$kubeconfig" \
+		--config test/e2e/kind/cluster.yaml --wait 180s; \
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(IMG_MANAGER) $(IMG_WORKER); \
+	export KUBECONFIG="$$kubeconfig"; \
+	sed 's|@KAFKA_IMAGE@|$(E2E_KAFKA_IMAGE)|' test/e2e/kind/kafka.yaml | $(KUBECTL) apply -f -; \
+	$(KUBECTL) -n kafka rollout status statefulset/kafka --timeout=300s; \
+	KAFKA_BOOTSTRAP=127.0.0.1:30092 E2E_KAFKA_BOOTSTRAP_IN_CLUSTER=kafka.kafka.svc:9092 \
+	E2E_REAL_PODS=true E2E_IMAGE_TAG=$(E2E_IMAGE_TAG) \
+		go test -tags e2e ./test/e2e/ -count=1 -v -timeout 30m -ginkgo.v $(E2E_FLAGS)
+
+.PHONY: kind
+kind: $(KIND) ## Build kind into bin/ (for test-e2e-kind).
+
+$(KIND): Makefile
+	$(call go-install-tool,$@,sigs.k8s.io/kind,$(KIND_VERSION))
