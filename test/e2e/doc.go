@@ -19,6 +19,6 @@
 //	E2E_REAL_PODS                    true when a kubelet runs the pods (kind)
 //	E2E_IMAGE_TAG                    tag of the manager and worker images (default e2e)
 //	E2E_MANAGER_BINARY, E2E_WORKER_BINARY  stand-ins for the images (default bin/manager, bin/worker)
-//	E2E_WORK_DIR                     podrunner volumes and logs (default bin/.e2e)
+//	E2E_WORK_DIR                     podrunner volumes, logs and staged binaries (default ~/.cache/eventpipe/e2e)
 //	HELM, KUBECTL                    the tools (default bin/helm, bin/kubectl)
 package e2e

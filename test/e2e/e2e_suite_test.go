@@ -140,7 +140,7 @@ func loadSettings() {
 	env.imageTag = orEnv("E2E_IMAGE_TAG", "e2e")
 	env.managerBinary = orEnv("E2E_MANAGER_BINARY", filepath.Join(env.root, "bin", "manager"))
 	env.workerBinary = orEnv("E2E_WORKER_BINARY", filepath.Join(env.root, "bin", "worker"))
-	env.workDir = orEnv("E2E_WORK_DIR", filepath.Join(env.root, "bin", ".e2e"))
+	env.workDir = orEnv("E2E_WORK_DIR", filepath.Join(cacheDir(), "e2e"))
 	env.helm = orEnv("HELM", filepath.Join(env.root, "bin", "helm"))
 	env.kubectl = orEnv("KUBECTL", filepath.Join(env.root, "bin", "kubectl"))
 	Expect(env.helm).To(BeAnExistingFile(), "helm not found: run `make helm` or set HELM")
@@ -170,8 +170,14 @@ func startPodRunner() {
 	}
 	dir := filepath.Join(env.workDir, "podrunner")
 	Expect(os.RemoveAll(dir)).To(Succeed())
+	// The binaries stand in for the images from a directory no pod mounts
+	// over: a clone under /tmp would be hidden by the pods' /tmp emptyDir.
+	staged := filepath.Join(dir, "images")
+	Expect(os.MkdirAll(staged, 0o755)).To(Succeed())
 	image := func(binary string) podrunner.Image {
-		return podrunner.Image{Binary: binary, User: imageUser, Group: imageUser}
+		dst := filepath.Join(staged, filepath.Base(binary))
+		Expect(copyFile(binary, dst)).To(Succeed())
+		return podrunner.Image{Binary: dst, User: imageUser, Group: imageUser}
 	}
 	var err error
 	env.runner, err = podrunner.New(podrunner.Config{
@@ -187,6 +193,25 @@ func startPodRunner() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(env.runner.Start(suiteCtx)).To(Succeed())
+}
+
+// cacheDir is where eventpipe keeps what it builds and runs outside the clone.
+func cacheDir() string {
+	if d := os.Getenv("EVENTPIPE_CACHE_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	Expect(err).NotTo(HaveOccurred())
+	return filepath.Join(home, ".cache", "eventpipe")
+}
+
+// copyFile copies an executable.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
 }
 
 func orEnv(name, def string) string {
