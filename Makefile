@@ -242,6 +242,18 @@ cluster-up: $(KWOK) $(KUBECTL) ## Start the local control plane (etcd, API serve
 cluster-down: ## Stop exactly the local control plane's processes and remove its data.
 	hack/local-cluster.sh down
 
+##@ Demo
+
+# The demo's control plane and broker get state directories of their own, so
+# a cluster from `make cluster-up` or a broker of the tests is left alone.
+DEMO_CLUSTER_DIR ?= $(LOCALBIN)/.demo-cluster
+DEMO_KAFKA_DIR ?= $(LOCALBIN)/.demo-kafka
+
+.PHONY: demo
+demo: build $(HELM) $(KUBECTL) $(KWOK) ## Kafka, the local control plane, the operator and a showcase pipeline with a live view until Ctrl-C (needs root; DEMO_DURATION=60s ends it).
+	go build -o $(LOCALBIN)/demo ./hack/demo
+	$(LOCALBIN)/demo --cluster-dir="$(DEMO_CLUSTER_DIR)" --kafka-state-dir="$(DEMO_KAFKA_DIR)"
+
 ##@ End-to-end
 
 # The e2e suite (test/e2e) installs the operator with Helm and with kustomize,

@@ -172,12 +172,10 @@ func startPodRunner() {
 	Expect(os.RemoveAll(dir)).To(Succeed())
 	// The binaries stand in for the images from a directory no pod mounts
 	// over: a clone under /tmp would be hidden by the pods' /tmp emptyDir.
-	staged := filepath.Join(dir, "images")
-	Expect(os.MkdirAll(staged, 0o755)).To(Succeed())
 	image := func(binary string) podrunner.Image {
-		dst := filepath.Join(staged, filepath.Base(binary))
-		Expect(copyFile(binary, dst)).To(Succeed())
-		return podrunner.Image{Binary: dst, User: imageUser, Group: imageUser}
+		staged, err := podrunner.Stage(binary, filepath.Join(dir, "images"))
+		Expect(err).NotTo(HaveOccurred())
+		return podrunner.Image{Binary: staged, User: imageUser, Group: imageUser}
 	}
 	var err error
 	env.runner, err = podrunner.New(podrunner.Config{
@@ -203,15 +201,6 @@ func cacheDir() string {
 	home, err := os.UserHomeDir()
 	Expect(err).NotTo(HaveOccurred())
 	return filepath.Join(home, ".cache", "eventpipe")
-}
-
-// copyFile copies an executable.
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o755)
 }
 
 func orEnv(name, def string) string {

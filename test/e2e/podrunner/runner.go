@@ -412,3 +412,21 @@ func imageNames(images map[string]Image) []string {
 	sort.Strings(names)
 	return names
 }
+
+// Stage copies a binary that stands for an image into dir, and returns the
+// copy's path. Pods mount volumes over paths such as /tmp, which would hide a
+// binary of a clone that lives there; dir must lie outside every mount path.
+func Stage(binary, dir string) (string, error) {
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", binary, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	dst := filepath.Join(dir, filepath.Base(binary))
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		return "", fmt.Errorf("write %s: %w", dst, err)
+	}
+	return dst, nil
+}
