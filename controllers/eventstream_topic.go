@@ -108,11 +108,7 @@ func (r *EventStreamReconciler) syncTopic(
 		}
 	}
 
-	r.recordActual(stream, desired.Name, actual, nil)
-	r.markInSync(stream)
-	r.markReady(stream, fmt.Sprintf("Topic %s has %d partitions and the configs of the spec.",
-		desired.Name, actual.Partitions))
-	return ctrl.Result{RequeueAfter: r.ResyncInterval}, nil
+	return r.inSync(stream, desired.Name, actual), nil
 }
 
 // announceChange says in an event and the log what an applied plan changed.
@@ -187,11 +183,20 @@ func (r *EventStreamReconciler) createTopic(
 			fmt.Sprintf("Created topic %s; waiting for Kafka to report it.", desired.Name))
 		return ctrl.Result{RequeueAfter: topicSettleDelay}, nil
 	}
-	r.recordActual(stream, desired.Name, actual, nil)
+	return r.inSync(stream, desired.Name, actual), nil
+}
+
+// inSync records a topic that matches the spec and schedules the next drift check.
+func (r *EventStreamReconciler) inSync(
+	stream *eventpipev1alpha1.EventStream,
+	name string,
+	actual topic.Actual,
+) ctrl.Result {
+	r.recordActual(stream, name, actual, nil)
 	r.markInSync(stream)
 	r.markReady(stream, fmt.Sprintf("Topic %s has %d partitions and the configs of the spec.",
-		desired.Name, actual.Partitions))
-	return ctrl.Result{RequeueAfter: r.ResyncInterval}, nil
+		name, actual.Partitions))
+	return ctrl.Result{RequeueAfter: r.ResyncInterval}
 }
 
 // claimTopic records at once, before anything is done in Kafka, that stream
