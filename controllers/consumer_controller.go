@@ -93,8 +93,8 @@ func (r *ConsumerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 
 	base := c.DeepCopy()
-	err := r.reconcileWorkers(ctx, c)
-	r.refreshLag(ctx, c)
+	input, err := r.reconcileWorkers(ctx, c)
+	r.refreshLag(ctx, c, input)
 	r.summarise(c)
 	c.Status.ObservedGeneration = c.Generation
 
@@ -126,20 +126,21 @@ func (r *ConsumerReconciler) reconcileFinalizer(ctx context.Context, c *eventpip
 }
 
 // reconcileWorkers renders the workers' objects once every stream is Ready
-// and the processor accepts its settings.
-func (r *ConsumerReconciler) reconcileWorkers(ctx context.Context, c *eventpipev1alpha1.Consumer) error {
+// and the processor accepts its settings. It returns the input topic, or ""
+// while the streams are not all Ready.
+func (r *ConsumerReconciler) reconcileWorkers(ctx context.Context, c *eventpipev1alpha1.Consumer) (string, error) {
 	topics, ready, err := r.resolveStreams(ctx, c)
 	if err != nil || !ready {
-		return err
+		return "", err
 	}
 
 	if err := r.validateSettings(c); err != nil {
-		return reconcile.TerminalError(err)
+		return topics.input, reconcile.TerminalError(err)
 	}
 
 	autoscaled, err := r.autoscaled(ctx, c)
 	if err != nil {
-		return err
+		return topics.input, err
 	}
 	var replicas *int32
 	if !autoscaled {
@@ -149,7 +150,7 @@ func (r *ConsumerReconciler) reconcileWorkers(ctx context.Context, c *eventpipev
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name}}
 	hash, err := renderConfigMap(cm, c, workerConfig(c, topics))
 	if err != nil {
-		return err
+		return topics.input, err
 	}
 	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name}}
 	settings := workerSettings{image: r.WorkerImage, kafka: r.WorkerKafka, kafkaSecret: r.WorkerKafkaSecret}
@@ -161,12 +162,12 @@ func (r *ConsumerReconciler) reconcileWorkers(ctx context.Context, c *eventpipev
 
 	for _, obj := range []client.Object{cm, deploy, svc, pdb} {
 		if err := applyOwned(ctx, r.Client, c, obj); err != nil {
-			return err
+			return topics.input, err
 		}
 	}
 
 	r.recordWorkers(c, deploy)
-	return nil
+	return topics.input, nil
 }
 
 // autoscaled reports whether an AutoscalePolicy targets the Consumer, in which

@@ -145,17 +145,11 @@ func (r *ConsumerReconciler) recordWorkers(c *eventpipev1alpha1.Consumer, d *app
 	conditions.Set(&c.Status.Conditions, c.Generation, eventpipev1alpha1.ConditionWorkersReady, status, reason, msg)
 }
 
-// refreshLag reads the consumer group's lag when the last reading is older
-// than the refresh interval. A failure is reported in LagKnown and does not
-// stop the workers from being reconciled.
-func (r *ConsumerReconciler) refreshLag(ctx context.Context, c *eventpipev1alpha1.Consumer) {
-	topic := ""
-	if conditions.IsTrue(c.Status.Conditions, eventpipev1alpha1.ConditionStreamsReady) {
-		s := &eventpipev1alpha1.EventStream{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.Stream}, s); err == nil {
-			topic = s.Status.TopicName
-		}
-	}
+// refreshLag reads the consumer group's lag on topic, the input topic, when
+// the last reading is older than the refresh interval; an empty topic (the
+// streams are not Ready) reads nothing. A failure is reported in LagKnown and
+// does not stop the workers from being reconciled.
+func (r *ConsumerReconciler) refreshLag(ctx context.Context, c *eventpipev1alpha1.Consumer, topic string) {
 	if topic == "" {
 		return
 	}

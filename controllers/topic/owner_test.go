@@ -36,9 +36,11 @@ func TestOwner(t *testing.T) {
 			want:    "b/new",
 		},
 		{
-			name:    "namespace then name break ties",
-			streams: []eventpipev1alpha1.EventStream{mk("b", "x", "t", "", t0), mk("a", "z", "t", "", t0), mk("a", "y", "t", "", t0)},
-			want:    "a/y",
+			name: "namespace then name break ties",
+			streams: []eventpipev1alpha1.EventStream{
+				mk("b", "x", "t", "", t0), mk("a", "z", "t", "", t0), mk("a", "y", "t", "", t0),
+			},
+			want: "a/y",
 		},
 		{
 			name:    "streams of other topics are ignored",

@@ -56,7 +56,8 @@ func TestManagerDefaults(t *testing.T) {
 			t.Errorf("args lack %q: %v", arg, c.Args)
 		}
 	}
-	for _, prefix := range []string{"--kafka-config-dir", "--worker-kafka-secret", "--enable-webhooks", "--webhook-cert-dir"} {
+	absent := []string{"--kafka-config-dir", "--worker-kafka-secret", "--enable-webhooks", "--webhook-cert-dir"}
+	for _, prefix := range absent {
 		if slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, prefix) }) {
 			t.Errorf("args have %s by default: %v", prefix, c.Args)
 		}
@@ -283,7 +284,8 @@ func TestPodDisruptionBudget(t *testing.T) {
 	})
 	t.Run("none when disabled", func(t *testing.T) {
 		t.Parallel()
-		if m := render(t, "--set", "replicas=3", "--set", "podDisruptionBudget.enabled=false"); len(m.ofKind("PodDisruptionBudget")) != 0 {
+		m := render(t, "--set", "replicas=3", "--set", "podDisruptionBudget.enabled=false")
+		if len(m.ofKind("PodDisruptionBudget")) != 0 {
 			t.Error("PodDisruptionBudget rendered with podDisruptionBudget.enabled=false")
 		}
 	})
@@ -298,7 +300,8 @@ func TestPodDisruptionBudget(t *testing.T) {
 		var d appsv1.Deployment
 		m.get(t, "Deployment", managerName, &d)
 		if !reflect.DeepEqual(pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels) {
-			t.Errorf("PDB selector %v differs from the Deployment's %v", pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)
+			t.Errorf("PDB selector %v differs from the Deployment's %v",
+				pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)
 		}
 		if !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--leader-elect") {
 			t.Error("two replicas without --leader-elect")
@@ -334,7 +337,8 @@ func TestPodPlacementAndMetadata(t *testing.T) {
 	if got := d.Spec.Template.Annotations["example.com/scrape"]; got != "false" {
 		t.Errorf("pod annotations = %v", d.Spec.Template.Annotations)
 	}
-	if got, want := c.Image, "registry.example.com/eventpipe/manager@sha256:"+strings.Repeat("0123456789abcdef", 4); got != want {
+	want := "registry.example.com/eventpipe/manager@sha256:" + strings.Repeat("0123456789abcdef", 4)
+	if got := c.Image; got != want {
 		t.Errorf("image = %q, want %q (digest wins over tag)", got, want)
 	}
 	if c.ImagePullPolicy != corev1.PullAlways {

@@ -102,9 +102,12 @@ func TestRBACToggles(t *testing.T) {
 		absent:  []string{"Role/eventpipe-leader-election", "RoleBinding/eventpipe-leader-election"},
 		present: []string{"ClusterRole/eventpipe-manager"},
 	}, {
-		name:   "plain HTTP metrics need no token reviews",
-		args:   []string{"--set", "metrics.secure=false"},
-		absent: []string{"ClusterRole/eventpipe-metrics-auth", "ClusterRoleBinding/eventpipe-metrics-auth", "ClusterRole/eventpipe-metrics-reader"},
+		name: "plain HTTP metrics need no token reviews",
+		args: []string{"--set", "metrics.secure=false"},
+		absent: []string{
+			"ClusterRole/eventpipe-metrics-auth", "ClusterRoleBinding/eventpipe-metrics-auth",
+			"ClusterRole/eventpipe-metrics-reader",
+		},
 	}, {
 		name:    "existing ServiceAccount",
 		args:    []string{"--set", "serviceAccount.create=false", "--set", "serviceAccount.name=platform-operator"},

@@ -78,7 +78,8 @@ func TestMetricsService(t *testing.T) {
 
 func TestServiceMonitor(t *testing.T) {
 	t.Parallel()
-	m := render(t, "--set", "monitoring.serviceMonitor.enabled=true", "--set", "monitoring.serviceMonitor.labels.release=prom",
+	m := render(t, "--set", "monitoring.serviceMonitor.enabled=true",
+		"--set", "monitoring.serviceMonitor.labels.release=prom",
 		"--set", "webhook.enabled=true")
 	monitors := m.ofKind("ServiceMonitor")
 	if len(monitors) != 1 {
@@ -126,8 +127,10 @@ func TestNetworkPolicy(t *testing.T) {
 		wantPorts []string
 	}{
 		{name: "metrics only", args: nil, wantPorts: []string{"metrics"}},
-		{name: "metrics and webhook", args: []string{"--set", "webhook.enabled=true"}, wantPorts: []string{"metrics", "webhook"}},
-		{name: "webhook only", args: []string{"--set", "webhook.enabled=true", "--set", "metrics.enabled=false"}, wantPorts: []string{"webhook"}},
+		{name: "metrics and webhook", args: []string{"--set", "webhook.enabled=true"},
+			wantPorts: []string{"metrics", "webhook"}},
+		{name: "webhook only", args: []string{"--set", "webhook.enabled=true", "--set", "metrics.enabled=false"},
+			wantPorts: []string{"webhook"}},
 		{name: "nothing served", args: []string{"--set", "metrics.enabled=false"}, wantPorts: nil},
 	}
 	for _, tt := range tests {
@@ -157,7 +160,8 @@ func TestNetworkPolicy(t *testing.T) {
 			var d appsv1.Deployment
 			m.get(t, "Deployment", managerName, &d)
 			if !labelsMatch(np.Spec.PodSelector.MatchLabels, d.Spec.Template.Labels) {
-				t.Errorf("podSelector %v does not select the manager pods %v", np.Spec.PodSelector.MatchLabels, d.Spec.Template.Labels)
+				t.Errorf("podSelector %v does not select the manager pods %v",
+					np.Spec.PodSelector.MatchLabels, d.Spec.Template.Labels)
 			}
 			c := d.Spec.Template.Spec.Containers[0]
 			for _, name := range ports {
@@ -178,8 +182,9 @@ func TestNetworkPolicy(t *testing.T) {
 		m := render(t, "--values", chartDir(t)+"/ci/all-options-values.yaml")
 		var np networkingv1.NetworkPolicy
 		m.get(t, "NetworkPolicy", policyName, &np)
-		if len(np.Spec.Ingress) != 2 || len(np.Spec.Ingress[0].From) != 1 || np.Spec.Ingress[0].From[0].NamespaceSelector == nil ||
-			len(np.Spec.Ingress[1].From) != 1 || np.Spec.Ingress[1].From[0].IPBlock == nil {
+		in := np.Spec.Ingress
+		if len(in) != 2 || len(in[0].From) != 1 || in[0].From[0].NamespaceSelector == nil ||
+			len(in[1].From) != 1 || in[1].From[0].IPBlock == nil {
 			t.Errorf("ingress = %s, want metricsFrom and webhookFrom as the sources", toYAML(np.Spec.Ingress))
 		}
 	})

@@ -141,14 +141,16 @@ func assertWebhookWiring(t *testing.T, m manifest, vwc *admissionregistrationv1.
 
 	var service corev1.Service
 	m.get(t, "Service", webhookService, &service)
-	if len(service.Spec.Ports) != 1 || service.Spec.Ports[0].Port != 443 || service.Spec.Ports[0].TargetPort.String() != "webhook" {
+	ports := service.Spec.Ports
+	if len(ports) != 1 || ports[0].Port != 443 || ports[0].TargetPort.String() != "webhook" {
 		t.Errorf("webhook Service ports = %s, want 443 -> webhook", toYAML(service.Spec.Ports))
 	}
 
 	var d appsv1.Deployment
 	m.get(t, "Deployment", managerName, &d)
 	c := d.Spec.Template.Spec.Containers[0]
-	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "webhook" && p.ContainerPort == 9443 }) {
+	isWebhook := func(p corev1.ContainerPort) bool { return p.Name == "webhook" && p.ContainerPort == 9443 }
+	if !slices.ContainsFunc(c.Ports, isWebhook) {
 		t.Errorf("container ports = %s, want webhook 9443", toYAML(c.Ports))
 	}
 	for k, v := range service.Spec.Selector {
@@ -293,7 +295,8 @@ func TestWebhookMatchesGenerated(t *testing.T) {
 func TestWebhookFailurePolicy(t *testing.T) {
 	t.Parallel()
 	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-	render(t, "--set", "webhook.enabled=true", "--set", "webhook.failurePolicy=Ignore", "--set", "webhook.timeoutSeconds=3").
+	render(t, "--set", "webhook.enabled=true", "--set", "webhook.failurePolicy=Ignore",
+		"--set", "webhook.timeoutSeconds=3").
 		get(t, "ValidatingWebhookConfiguration", webhookConfigName, &vwc)
 	for _, w := range vwc.Webhooks {
 		if w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Ignore {

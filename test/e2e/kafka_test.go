@@ -142,44 +142,48 @@ func header(msg *sarama.ConsumerMessage, key string) string {
 	return ""
 }
 
-// topicPartitions returns the partition count of a topic as Kafka has it.
-func topicPartitions(topic string) (int, error) {
+// withAdmin runs fn with a Kafka admin client of its own.
+func withAdmin(fn func(sarama.ClusterAdmin) error) error {
 	sc, err := env.kafkaConfig.Sarama()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	admin, err := sarama.NewClusterAdmin(env.kafkaConfig.BootstrapServers, sc)
 	if err != nil {
-		return 0, fmt.Errorf("connect to Kafka: %w", err)
+		return fmt.Errorf("connect to Kafka: %w", err)
 	}
 	defer func() { _ = admin.Close() }()
-	meta, err := admin.DescribeTopics([]string{topic})
-	if err != nil {
-		return 0, fmt.Errorf("describe topic %s: %w", topic, err)
-	}
-	if len(meta) != 1 || meta[0].Err != sarama.ErrNoError {
-		return 0, fmt.Errorf("topic %s: %v", topic, meta)
-	}
-	return len(meta[0].Partitions), nil
+	return fn(admin)
+}
+
+// topicPartitions returns the partition count of a topic as Kafka has it.
+func topicPartitions(topic string) (n int, err error) {
+	err = withAdmin(func(admin sarama.ClusterAdmin) error {
+		meta, err := admin.DescribeTopics([]string{topic})
+		if err != nil {
+			return fmt.Errorf("describe topic %s: %w", topic, err)
+		}
+		if len(meta) != 1 || meta[0].Err != sarama.ErrNoError {
+			return fmt.Errorf("topic %s: %v", topic, meta)
+		}
+		n = len(meta[0].Partitions)
+		return nil
+	})
+	return n, err
 }
 
 // groupMembers returns how many members a consumer group has now.
-func groupMembers(group string) (int, error) {
-	sc, err := env.kafkaConfig.Sarama()
-	if err != nil {
-		return 0, err
-	}
-	admin, err := sarama.NewClusterAdmin(env.kafkaConfig.BootstrapServers, sc)
-	if err != nil {
-		return 0, fmt.Errorf("connect to Kafka: %w", err)
-	}
-	defer func() { _ = admin.Close() }()
-	groups, err := admin.DescribeConsumerGroups([]string{group})
-	if err != nil {
-		return 0, fmt.Errorf("describe consumer group %s: %w", group, err)
-	}
-	if len(groups) != 1 || groups[0].Err != sarama.ErrNoError {
-		return 0, fmt.Errorf("consumer group %s: %+v", group, groups)
-	}
-	return len(groups[0].Members), nil
+func groupMembers(group string) (n int, err error) {
+	err = withAdmin(func(admin sarama.ClusterAdmin) error {
+		groups, err := admin.DescribeConsumerGroups([]string{group})
+		if err != nil {
+			return fmt.Errorf("describe consumer group %s: %w", group, err)
+		}
+		if len(groups) != 1 || groups[0].Err != sarama.ErrNoError {
+			return fmt.Errorf("consumer group %s: %+v", group, groups)
+		}
+		n = len(groups[0].Members)
+		return nil
+	})
+	return n, err
 }

@@ -191,7 +191,12 @@ func (b bench) commandsToScale(ctx context.Context, trials int) ([]time.Duration
 
 // pipeline creates a namespace with a 4-partition input stream, extra
 // streams, a Consumer and its AutoscalePolicy, and returns the namespace.
-func (b bench) pipeline(ctx context.Context, prefix string, extra []string, t eventpipev1alpha1.Trigger) (string, error) {
+func (b bench) pipeline(
+	ctx context.Context,
+	prefix string,
+	extra []string,
+	t eventpipev1alpha1.Trigger,
+) (string, error) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
 	if err := b.c.Create(ctx, ns); err != nil {
 		return "", fmt.Errorf("create namespace: %w", err)
