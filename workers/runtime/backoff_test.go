@@ -47,3 +47,17 @@ func TestBackoffWaitIsJitteredWithinCeiling(t *testing.T) {
 		})
 	}
 }
+
+func TestTxnRetryBackoff(t *testing.T) {
+	want := []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond,
+		8 * time.Millisecond, 16 * time.Millisecond, 32 * time.Millisecond, 64 * time.Millisecond,
+		100 * time.Millisecond, 100 * time.Millisecond}
+	for retries, w := range want {
+		if got := txnRetryBackoff(retries, 50); got != w {
+			t.Errorf("txnRetryBackoff(%d) = %v, want %v", retries, got, w)
+		}
+	}
+	if got := txnRetryBackoff(1000, 50); got != txnRetryBackoffCap {
+		t.Errorf("txnRetryBackoff(1000) = %v, want the cap %v", got, txnRetryBackoffCap)
+	}
+}

@@ -1,11 +1,17 @@
 package runtime
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"maps"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
 
 	"github.com/eventpipe/eventpipe/workers/processor"
 )
@@ -120,4 +126,67 @@ func TestEncodeRoundTrip(t *testing.T) {
 	if got.ID() != e.ID() || string(got.Data()) != string(e.Data()) {
 		t.Errorf("round trip = %v, want %v", got, e)
 	}
+}
+
+// TestEncodeMatchesKafkaSarama holds the worker's binary-mode writer to the
+// one of sdk-go's kafka_sarama binding: the same headers with the same values
+// and the same value bytes, for events using every attribute.
+func TestEncodeMatchesKafkaSarama(t *testing.T) {
+	full := sampleEvent()
+	full.SetSubject("orders/42")
+	full.SetTime(time.Date(2026, 12, 3, 10, 4, 5, 123456789, time.UTC))
+	full.SetDataSchema("https://schemas.example.com/order/v2")
+	full.SetExtension("partitionkey", "customer-7")
+	full.SetExtension("attempt", 3)
+	full.SetExtension("sampled", true)
+	full.SetExtension("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	v03 := sampleEvent()
+	v03.SetSpecVersion(cloudevents.VersionV03)
+	noData := cloudevents.NewEvent()
+	noData.SetID("id-2")
+	noData.SetSource("src")
+	noData.SetType("com.example.ping")
+	text := sampleEvent()
+	_ = text.SetData("text/plain", []byte("plain words"))
+
+	for name, e := range map[string]cloudevents.Event{"every attribute": full, "v0.3": v03,
+		"no data": noData, "text data": text} {
+		t.Run(name, func(t *testing.T) {
+			got, err := encode(processor.Output{Event: e}, "out")
+			if err != nil {
+				t.Fatalf("encode() error = %v", err)
+			}
+			want := &sarama.ProducerMessage{Topic: "out"}
+			ctx := kafka_sarama.WithSkipKeyMapping(binding.WithForceBinary(context.Background()))
+			if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&e), want); err != nil {
+				t.Fatalf("kafka_sarama.WriteProducerMessage() error = %v", err)
+			}
+			if g, w := headerMap(got.Headers), headerMap(want.Headers); !maps.Equal(g, w) {
+				t.Errorf("headers = %v, kafka_sarama writes %v", g, w)
+			}
+			if g, w := encoded(t, got.Value), encoded(t, want.Value); !bytes.Equal(g, w) {
+				t.Errorf("value = %q, kafka_sarama writes %q", g, w)
+			}
+		})
+	}
+}
+
+func headerMap(hs []sarama.RecordHeader) map[string]string {
+	m := map[string]string{}
+	for _, h := range hs {
+		m[string(h.Key)] = string(h.Value)
+	}
+	return m
+}
+
+func encoded(t *testing.T, e sarama.Encoder) []byte {
+	t.Helper()
+	if e == nil {
+		return nil
+	}
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"time"
@@ -9,15 +10,31 @@ import (
 // dedupStore remembers the events one changelog partition has seen, each
 // until its expiry. It is safe for concurrent use, though in practice only
 // the goroutine of one input partition uses it.
+//
+// It holds a 128-bit hash of each key rather than the key: an entry costs
+// about 40 bytes instead of twice that plus the key, which matters because
+// the store holds every event of the dedup TTL. Two keys share a hash with a
+// chance near n²/2¹²⁹ for n keys (about 10⁻²² for a billion), and the seeds
+// are random per process, so no input can be crafted to collide. The
+// changelog keeps the keys themselves.
 type dedupStore struct {
 	mu      sync.Mutex
-	expiry  map[string]time.Time
+	seeds   [2]maphash.Seed
+	expiry  map[keyHash]int64 // Unix nanoseconds
 	lastGC  time.Time
 	gcEvery time.Duration
 }
 
+// keyHash is the hash a dedupStore files a key under.
+type keyHash [2]uint64
+
 func newDedupStore() *dedupStore {
-	return &dedupStore{expiry: map[string]time.Time{}, gcEvery: time.Minute}
+	return &dedupStore{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		expiry: map[keyHash]int64{}, gcEvery: time.Minute}
+}
+
+func (s *dedupStore) hash(key string) keyHash {
+	return keyHash{maphash.String(s.seeds[0], key), maphash.String(s.seeds[1], key)}
 }
 
 // dedupKey is the store and changelog key of an event of a consumer group.
@@ -30,16 +47,17 @@ func dedupKey(group, source, id string) string {
 func (s *dedupStore) seen(key string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.expiry[key]
-	return ok && now.Before(exp)
+	exp, ok := s.expiry[s.hash(key)]
+	return ok && now.UnixNano() < exp
 }
 
 // record remembers key until expiry, keeping the later expiry of two.
 func (s *dedupStore) record(key string, expiry, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.expiry[key]; !ok || expiry.After(old) {
-		s.expiry[key] = expiry
+	h, exp := s.hash(key), expiry.UnixNano()
+	if old, ok := s.expiry[h]; !ok || exp > old {
+		s.expiry[h] = exp
 	}
 	if now.Sub(s.lastGC) >= s.gcEvery {
 		s.collect(now)
@@ -50,7 +68,7 @@ func (s *dedupStore) record(key string, expiry, now time.Time) {
 func (s *dedupStore) forget(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.expiry, key)
+	delete(s.expiry, s.hash(key))
 }
 
 // len is the number of keys held, expired ones not yet collected included.
@@ -62,8 +80,9 @@ func (s *dedupStore) len() int {
 
 // collect drops expired keys; the caller holds mu.
 func (s *dedupStore) collect(now time.Time) {
+	t := now.UnixNano()
 	for k, exp := range s.expiry {
-		if !now.Before(exp) {
+		if exp <= t {
 			delete(s.expiry, k)
 		}
 	}

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	goruntime "runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -69,5 +71,26 @@ func TestExpiryRoundTrip(t *testing.T) {
 	}
 	if _, err := parseExpiry([]byte("x")); err == nil {
 		t.Error("parseExpiry accepted garbage")
+	}
+}
+
+// BenchmarkDedupStoreBytesPerKey reports the heap a store holds per key
+// recorded, for sizing the worker's memory against its dedup TTL.
+func BenchmarkDedupStoreBytesPerKey(b *testing.B) {
+	const keys = 200_000
+	now := time.Now()
+	for b.Loop() {
+		var before, after goruntime.MemStats
+		goruntime.GC()
+		goruntime.ReadMemStats(&before)
+		s := newDedupStore()
+		for i := range keys {
+			s.record(dedupKey("orders-fraud", "https://shop.example.com/checkout", "evt-"+strconv.Itoa(i)),
+				now.Add(time.Hour), now)
+		}
+		goruntime.GC()
+		goruntime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "B/key")
+		goruntime.KeepAlive(s)
 	}
 }

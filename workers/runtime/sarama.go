@@ -39,6 +39,13 @@ const (
 	sessionTimeout    = 10 * time.Second
 	heartbeatInterval = 3 * time.Second
 	txnTimeout        = 30 * time.Second
+	// A transaction usually begins while the coordinator still writes the
+	// markers of the one before, and is told CONCURRENT_TRANSACTIONS; sarama
+	// waits 20ms before asking again, several times longer than the markers
+	// take under load. Asking after 1ms, then doubling, starts the next
+	// transaction within a few milliseconds of the markers.
+	txnRetryBackoffFirst = time.Millisecond
+	txnRetryBackoffCap   = 100 * time.Millisecond
 )
 
 // saramaConfig starts from the one sarama configuration of internal/kafka and
@@ -80,6 +87,7 @@ func saramaConfig(kc kafka.Config, w config.Worker, r role, txnID string) (*sara
 		sc.Producer.Idempotent = true
 		sc.Producer.Transaction.ID = txnID
 		sc.Producer.Transaction.Timeout = txnTimeout
+		sc.Producer.Transaction.Retry.BackoffFunc = txnRetryBackoff
 		sc.Producer.Flush.Bytes = flushBytes
 		sc.Producer.Flush.Frequency = flushFrequency
 		sc.Producer.Retry.Max = producerRetries
@@ -97,4 +105,13 @@ func saramaConfig(kc kafka.Config, w config.Worker, r role, txnID string) (*sara
 // open transaction and rejects its later writes.
 func transactionalID(group, topic string, partition int32) string {
 	return fmt.Sprintf("eventpipe|%s|%s|%d", group, topic, partition)
+}
+
+// txnRetryBackoff is the wait before the retry after retries earlier ones of
+// a transactional request.
+func txnRetryBackoff(retries, _ int) time.Duration {
+	if retries >= 7 { // 1ms << 7 passes the cap; a larger shift could overflow
+		return txnRetryBackoffCap
+	}
+	return min(txnRetryBackoffFirst<<retries, txnRetryBackoffCap)
 }
