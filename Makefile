@@ -80,7 +80,10 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 ##@ Test
 
 .PHONY: test
-test: verify verify-chart-crds vet lint helm-lint test-unit test-chart test-integration test-e2e ## Everything: generated files, vet, lint, chart, unit, integration and end-to-end tests.
+# The description and the prerequisites are two rules of one target, so
+# neither line passes 120 characters; make joins them in this order.
+test: ## Everything: generated files, vet, lint, chart, kustomize, unit, integration and e2e tests.
+test: verify verify-chart-crds vet lint helm-lint test-unit test-chart test-kustomize test-integration test-e2e
 
 .PHONY: test-unit
 test-unit: ## Unit tests: pure logic, no cluster, no broker.
@@ -187,6 +190,10 @@ helm-lint: $(HELM) ## Lint the chart strictly, with its defaults and with every 
 .PHONY: test-chart
 test-chart: $(HELM) ## Render the chart with helm template and assert the objects (test/chart).
 	HELM=$(HELM) go test $(GO_TEST_FLAGS) ./test/chart/...
+
+.PHONY: test-kustomize
+test-kustomize: $(KUBECTL) ## kubectl kustomize config/default and the overlays; assert the objects (test/kustomize).
+	KUBECTL=$(KUBECTL) go test $(GO_TEST_FLAGS) ./test/kustomize/...
 
 ##@ Tools
 

@@ -19,7 +19,7 @@ const managerName = "eventpipe-manager"
 func manager(t *testing.T, args ...string) (*appsv1.Deployment, corev1.Container) {
 	t.Helper()
 	var d appsv1.Deployment
-	render(t, args...).get(t, "Deployment", managerName, &d)
+	render(t, args...).Get(t, "Deployment", managerName, &d)
 	containers := d.Spec.Template.Spec.Containers
 	if len(containers) != 1 || containers[0].Name != "manager" {
 		t.Fatalf("want one container named manager, got %s", toYAML(containers))
@@ -278,14 +278,14 @@ func TestPodDisruptionBudget(t *testing.T) {
 	t.Parallel()
 	t.Run("none with one replica", func(t *testing.T) {
 		t.Parallel()
-		if m := render(t); len(m.ofKind("PodDisruptionBudget")) != 0 {
+		if m := render(t); len(m.OfKind("PodDisruptionBudget")) != 0 {
 			t.Error("PodDisruptionBudget rendered for one replica")
 		}
 	})
 	t.Run("none when disabled", func(t *testing.T) {
 		t.Parallel()
 		m := render(t, "--set", "replicas=3", "--set", "podDisruptionBudget.enabled=false")
-		if len(m.ofKind("PodDisruptionBudget")) != 0 {
+		if len(m.OfKind("PodDisruptionBudget")) != 0 {
 			t.Error("PodDisruptionBudget rendered with podDisruptionBudget.enabled=false")
 		}
 	})
@@ -293,12 +293,12 @@ func TestPodDisruptionBudget(t *testing.T) {
 		t.Parallel()
 		m := render(t, "--set", "replicas=2")
 		var pdb policyv1.PodDisruptionBudget
-		m.get(t, "PodDisruptionBudget", managerName, &pdb)
+		m.Get(t, "PodDisruptionBudget", managerName, &pdb)
 		if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
 			t.Errorf("minAvailable = %v, want 1", pdb.Spec.MinAvailable)
 		}
 		var d appsv1.Deployment
-		m.get(t, "Deployment", managerName, &d)
+		m.Get(t, "Deployment", managerName, &d)
 		if !reflect.DeepEqual(pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels) {
 			t.Errorf("PDB selector %v differs from the Deployment's %v",
 				pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)

@@ -16,9 +16,9 @@ import (
 func TestManagerClusterRoleMatchesGenerated(t *testing.T) {
 	t.Parallel()
 	var want rbacv1.ClusterRole
-	readManifest(t, filepath.Join(repoRoot(t), "config", "rbac", "role.yaml")).get(t, "ClusterRole", managerName, &want)
+	readManifest(t, filepath.Join(repoRoot(t), "config", "rbac", "role.yaml")).Get(t, "ClusterRole", managerName, &want)
 	var got rbacv1.ClusterRole
-	render(t).get(t, "ClusterRole", managerName, &got)
+	render(t).Get(t, "ClusterRole", managerName, &got)
 	if !reflect.DeepEqual(got.Rules, want.Rules) {
 		t.Errorf("the chart's ClusterRole %s differs from config/rbac/role.yaml; copy the rules of role.yaml "+
 			"into charts/eventpipe/templates/rbac-manager.yaml.\nchart:\n%s\nconfig/rbac/role.yaml:\n%s",
@@ -59,14 +59,14 @@ func compareRBAC(t *testing.T, chart manifest, want object) {
 	case "ClusterRole", "Role":
 		var w, g rbacv1.ClusterRole // a Role has the same fields
 		decodeStrict(t, want, &w)
-		chart.get(t, want.Kind, want.Name, &g)
+		chart.Get(t, want.Kind, want.Name, &g)
 		if !reflect.DeepEqual(g.Rules, w.Rules) {
 			t.Errorf("rules differ.\nchart:\n%s\nconfig:\n%s", toYAML(g.Rules), toYAML(w.Rules))
 		}
 	case "ClusterRoleBinding", "RoleBinding":
 		var w, g rbacv1.ClusterRoleBinding
 		decodeStrict(t, want, &w)
-		chart.get(t, want.Kind, want.Name, &g)
+		chart.Get(t, want.Kind, want.Name, &g)
 		if g.RoleRef != w.RoleRef {
 			t.Errorf("roleRef = %+v, want %+v", g.RoleRef, w.RoleRef)
 		}
@@ -74,13 +74,13 @@ func compareRBAC(t *testing.T, chart manifest, want object) {
 			t.Errorf("subjects differ.\nchart:\n%s\nconfig:\n%s", toYAML(g.Subjects), toYAML(w.Subjects))
 		}
 	case "ServiceAccount":
-		if !chart.has(want.Kind, want.Name) {
+		if !chart.Has(want.Kind, want.Name) {
 			t.Errorf("the chart renders no ServiceAccount %s", want.Name)
 		}
 	default:
 		t.Fatalf("config/rbac holds a %s the test does not know", want.Kind)
 	}
-	if o, ok := chart.find(want.Kind, want.Name); ok && o.Namespace != want.Namespace {
+	if o, ok := chart.Find(want.Kind, want.Name); ok && o.Namespace != want.Namespace {
 		t.Errorf("namespace = %q, config has %q", o.Namespace, want.Namespace)
 	}
 }
@@ -118,7 +118,7 @@ func TestRBACToggles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			m := render(t, tt.args...)
-			names := m.names()
+			names := m.Names()
 			for _, n := range tt.absent {
 				if slices.Contains(names, n) {
 					t.Errorf("%s rendered", n)
@@ -138,7 +138,7 @@ func TestBindingsNameTheManagerServiceAccount(t *testing.T) {
 	m := render(t, "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=platform-operator",
 		"--set", "leaderElection.namespace=leases")
 	for _, kind := range []string{"ClusterRoleBinding", "RoleBinding"} {
-		for _, o := range m.ofKind(kind) {
+		for _, o := range m.OfKind(kind) {
 			var b rbacv1.ClusterRoleBinding
 			decodeStrict(t, o, &b)
 			want := []rbacv1.Subject{{Kind: "ServiceAccount", Name: "platform-operator", Namespace: namespace}}
@@ -147,7 +147,7 @@ func TestBindingsNameTheManagerServiceAccount(t *testing.T) {
 			}
 		}
 	}
-	if o, ok := m.find("Role", "eventpipe-leader-election"); !ok || o.Namespace != "leases" {
+	if o, ok := m.Find("Role", "eventpipe-leader-election"); !ok || o.Namespace != "leases" {
 		t.Errorf("leader election Role not in leaderElection.namespace: %+v", o)
 	}
 }

@@ -6,12 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
+	"github.com/eventpipe/eventpipe/test/rendered"
 )
 
 const (
@@ -87,122 +85,31 @@ func renderError(t *testing.T, args ...string) string {
 	return err.Error()
 }
 
-// object is one rendered document: its identity and its YAML.
-type object struct {
-	APIVersion string
-	Kind       string
-	Name       string
-	Namespace  string
-	raw        []byte
-}
+// object and manifest are the shared types of test/rendered, under the short
+// names these tests have always used.
+type (
+	object   = rendered.Object
+	manifest = rendered.Manifest
+)
 
-func (o object) String() string { return o.Kind + "/" + o.Name }
-
-// manifest is the rendered chart, in helm's order.
-type manifest []object
-
-var documentSeparator = regexp.MustCompile(`(?m)^---\s*$`)
-
-// parseManifest splits a multi-document stream into objects, dropping
-// documents that are empty or only comments.
 func parseManifest(t *testing.T, stream string) manifest {
 	t.Helper()
-	var m manifest
-	for _, doc := range documentSeparator.Split(stream, -1) {
-		var head struct {
-			metav1.TypeMeta `json:",inline"`
-			Metadata        metav1.ObjectMeta `json:"metadata"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
-			t.Fatalf("parse rendered document: %v\n%s", err, doc)
-		}
-		if head.Kind == "" {
-			continue
-		}
-		m = append(m, object{
-			APIVersion: head.APIVersion,
-			Kind:       head.Kind,
-			Name:       head.Metadata.Name,
-			Namespace:  head.Metadata.Namespace,
-			raw:        []byte(doc),
-		})
-	}
-	return m
+	return rendered.Parse(t, stream)
 }
 
 func readManifest(t *testing.T, path string) manifest {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	return parseManifest(t, string(data))
-}
-
-func (m manifest) find(kind, name string) (object, bool) {
-	for _, o := range m {
-		if o.Kind == kind && o.Name == name {
-			return o, true
-		}
-	}
-	return object{}, false
-}
-
-func (m manifest) ofKind(kind string) []object {
-	var objs []object
-	for _, o := range m {
-		if o.Kind == kind {
-			objs = append(objs, o)
-		}
-	}
-	return objs
-}
-
-func (m manifest) names() []string {
-	names := make([]string, 0, len(m))
-	for _, o := range m {
-		names = append(names, o.String())
-	}
-	return names
-}
-
-// get decodes the object of kind and name into out, strictly: a field the
-// type does not know (a misspelt key in a template) fails the test.
-func (m manifest) get(t *testing.T, kind, name string, out any) {
-	t.Helper()
-	o, ok := m.find(kind, name)
-	if !ok {
-		t.Fatalf("no %s/%s rendered; got %v", kind, name, m.names())
-	}
-	decodeStrict(t, o, out)
+	return rendered.Read(t, path)
 }
 
 func decodeStrict(t *testing.T, o object, out any) {
 	t.Helper()
-	if err := yaml.UnmarshalStrict(o.raw, out); err != nil {
-		t.Fatalf("decode %s: %v\n%s", o, err, o.raw)
-	}
+	rendered.DecodeStrict(t, o, out)
 }
 
-// decodeLoose decodes into a struct that names only the fields a test reads,
-// for kinds outside k8s.io/api (cert-manager, Prometheus Operator).
 func decodeLoose(t *testing.T, o object, out any) {
 	t.Helper()
-	if err := yaml.Unmarshal(o.raw, out); err != nil {
-		t.Fatalf("decode %s: %v\n%s", o, err, o.raw)
-	}
+	rendered.DecodeLoose(t, o, out)
 }
 
-func (m manifest) has(kind, name string) bool {
-	_, ok := m.find(kind, name)
-	return ok
-}
-
-// toYAML is for failure messages.
-func toYAML(v any) string {
-	out, err := yaml.Marshal(v)
-	if err != nil {
-		return err.Error()
-	}
-	return string(out)
-}
+func toYAML(v any) string { return rendered.ToYAML(v) }

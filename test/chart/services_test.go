@@ -49,7 +49,7 @@ func TestMetricsService(t *testing.T) {
 			t.Parallel()
 			m := render(t, tt.args...)
 			var svc corev1.Service
-			m.get(t, "Service", metricsService, &svc)
+			m.Get(t, "Service", metricsService, &svc)
 			if len(svc.Spec.Ports) != 1 {
 				t.Fatalf("ports = %s, want one", toYAML(svc.Spec.Ports))
 			}
@@ -63,14 +63,14 @@ func TestMetricsService(t *testing.T) {
 			}) {
 				t.Errorf("container ports = %s, want metrics 8443", toYAML(c.Ports))
 			}
-			if len(m.ofKind("ServiceMonitor")) != 0 {
+			if len(m.OfKind("ServiceMonitor")) != 0 {
 				t.Error("ServiceMonitor rendered without monitoring.serviceMonitor.enabled")
 			}
 		})
 	}
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
-		if m := render(t, "--set", "metrics.enabled=false"); m.has("Service", metricsService) {
+		if m := render(t, "--set", "metrics.enabled=false"); m.Has("Service", metricsService) {
 			t.Error("metrics Service rendered with metrics.enabled=false")
 		}
 	})
@@ -81,21 +81,21 @@ func TestServiceMonitor(t *testing.T) {
 	m := render(t, "--set", "monitoring.serviceMonitor.enabled=true",
 		"--set", "monitoring.serviceMonitor.labels.release=prom",
 		"--set", "webhook.enabled=true")
-	monitors := m.ofKind("ServiceMonitor")
+	monitors := m.OfKind("ServiceMonitor")
 	if len(monitors) != 1 {
 		t.Fatalf("ServiceMonitors = %v, want one", monitors)
 	}
 	var sm serviceMonitor
 	decodeLoose(t, monitors[0], &sm)
 	if len(sm.Spec.Endpoints) != 1 {
-		t.Fatalf("endpoints = %s, want one", monitors[0].raw)
+		t.Fatalf("endpoints = %s, want one", monitors[0].Raw)
 	}
 	ep := sm.Spec.Endpoints[0]
 	if ep.Port != "https" || ep.Scheme != "https" || ep.Interval != "30s" || ep.TLSConfig == nil {
 		t.Errorf("endpoint = %+v, want https on port https every 30s with a tlsConfig", ep)
 	}
 	var selected []string
-	for _, o := range m.ofKind("Service") {
+	for _, o := range m.OfKind("Service") {
 		var svc corev1.Service
 		decodeStrict(t, o, &svc)
 		if labelsMatch(sm.Spec.Selector.MatchLabels, svc.Labels) {
@@ -138,7 +138,7 @@ func TestNetworkPolicy(t *testing.T) {
 			t.Parallel()
 			m := render(t, append([]string{"--set", "networkPolicy.enabled=true"}, tt.args...)...)
 			var np networkingv1.NetworkPolicy
-			m.get(t, "NetworkPolicy", policyName, &np)
+			m.Get(t, "NetworkPolicy", policyName, &np)
 
 			var ports []string
 			for _, rule := range np.Spec.Ingress {
@@ -158,7 +158,7 @@ func TestNetworkPolicy(t *testing.T) {
 			}
 
 			var d appsv1.Deployment
-			m.get(t, "Deployment", managerName, &d)
+			m.Get(t, "Deployment", managerName, &d)
 			if !labelsMatch(np.Spec.PodSelector.MatchLabels, d.Spec.Template.Labels) {
 				t.Errorf("podSelector %v does not select the manager pods %v",
 					np.Spec.PodSelector.MatchLabels, d.Spec.Template.Labels)
@@ -173,7 +173,7 @@ func TestNetworkPolicy(t *testing.T) {
 	}
 	t.Run("off by default", func(t *testing.T) {
 		t.Parallel()
-		if objs := render(t).ofKind("NetworkPolicy"); len(objs) != 0 {
+		if objs := render(t).OfKind("NetworkPolicy"); len(objs) != 0 {
 			t.Errorf("NetworkPolicy rendered by default: %v", objs)
 		}
 	})
@@ -181,7 +181,7 @@ func TestNetworkPolicy(t *testing.T) {
 		t.Parallel()
 		m := render(t, "--values", chartDir(t)+"/ci/all-options-values.yaml")
 		var np networkingv1.NetworkPolicy
-		m.get(t, "NetworkPolicy", policyName, &np)
+		m.Get(t, "NetworkPolicy", policyName, &np)
 		in := np.Spec.Ingress
 		if len(in) != 2 || len(in[0].From) != 1 || in[0].From[0].NamespaceSelector == nil ||
 			len(in[1].From) != 1 || in[1].From[0].IPBlock == nil {

@@ -189,7 +189,7 @@ func TestCRDsShip(t *testing.T) {
 	for _, file := range generated {
 		for _, want := range readManifest(t, file) {
 			var crd apiextensionsv1.CustomResourceDefinition
-			m.get(t, "CustomResourceDefinition", want.Name, &crd)
+			m.Get(t, "CustomResourceDefinition", want.Name, &crd)
 			if crd.Spec.Group != "eventpipe.io" {
 				t.Errorf("CRD %s has group %q", crd.Name, crd.Spec.Group)
 			}

@@ -50,11 +50,11 @@ func TestWebhookOffByDefault(t *testing.T) {
 	t.Parallel()
 	m := render(t)
 	for _, kind := range []string{"ValidatingWebhookConfiguration", "Secret", "Certificate", "Issuer"} {
-		if objs := m.ofKind(kind); len(objs) != 0 {
+		if objs := m.OfKind(kind); len(objs) != 0 {
 			t.Errorf("%s rendered without webhook.enabled: %v", kind, objs)
 		}
 	}
-	if m.has("Service", webhookService) {
+	if m.Has("Service", webhookService) {
 		t.Error("webhook Service rendered without webhook.enabled")
 	}
 }
@@ -64,20 +64,20 @@ func TestWebhookSelfSigned(t *testing.T) {
 	m := render(t, "--set", "webhook.enabled=true")
 
 	for _, kind := range []string{"Certificate", "Issuer"} {
-		if objs := m.ofKind(kind); len(objs) != 0 {
+		if objs := m.OfKind(kind); len(objs) != 0 {
 			t.Errorf("%s rendered without webhook.certManager.enabled: %v", kind, objs)
 		}
 	}
 
 	var secret corev1.Secret
-	m.get(t, "Secret", webhookSecret, &secret)
+	m.Get(t, "Secret", webhookSecret, &secret)
 	if secret.Type != corev1.SecretTypeTLS {
 		t.Errorf("Secret type = %q, want %q", secret.Type, corev1.SecretTypeTLS)
 	}
 	verifyServingCertificate(t, secret.Data)
 
 	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-	m.get(t, "ValidatingWebhookConfiguration", webhookConfigName, &vwc)
+	m.Get(t, "ValidatingWebhookConfiguration", webhookConfigName, &vwc)
 	if len(vwc.Webhooks) == 0 {
 		t.Fatal("the webhook configuration has no webhooks")
 	}
@@ -140,14 +140,14 @@ func assertWebhookWiring(t *testing.T, m manifest, vwc *admissionregistrationv1.
 	}
 
 	var service corev1.Service
-	m.get(t, "Service", webhookService, &service)
+	m.Get(t, "Service", webhookService, &service)
 	ports := service.Spec.Ports
 	if len(ports) != 1 || ports[0].Port != 443 || ports[0].TargetPort.String() != "webhook" {
 		t.Errorf("webhook Service ports = %s, want 443 -> webhook", toYAML(service.Spec.Ports))
 	}
 
 	var d appsv1.Deployment
-	m.get(t, "Deployment", managerName, &d)
+	m.Get(t, "Deployment", managerName, &d)
 	c := d.Spec.Template.Spec.Containers[0]
 	isWebhook := func(p corev1.ContainerPort) bool { return p.Name == "webhook" && p.ContainerPort == 9443 }
 	if !slices.ContainsFunc(c.Ports, isWebhook) {
@@ -194,10 +194,10 @@ func TestWebhookCertManager(t *testing.T) {
 			args := append([]string{"--set", "webhook.enabled=true", "--set", "webhook.certManager.enabled=true"}, tt.args...)
 			m := render(t, args...)
 
-			if m.has("Secret", webhookSecret) {
+			if m.Has("Secret", webhookSecret) {
 				t.Error("the chart renders the certificate Secret although cert-manager writes it")
 			}
-			issuers := m.ofKind("Issuer")
+			issuers := m.OfKind("Issuer")
 			if tt.wantOwnCA != (len(issuers) == 1) {
 				t.Fatalf("Issuers = %v; want the chart's own self-signed one: %v", issuers, tt.wantOwnCA)
 			}
@@ -205,11 +205,11 @@ func TestWebhookCertManager(t *testing.T) {
 				var iss issuer
 				decodeLoose(t, issuers[0], &iss)
 				if iss.Metadata.Name != tt.wantIssuer.name || iss.Spec.SelfSigned == nil {
-					t.Errorf("Issuer = %s, want self-signed %s", issuers[0].raw, tt.wantIssuer.name)
+					t.Errorf("Issuer = %s, want self-signed %s", issuers[0].Raw, tt.wantIssuer.name)
 				}
 			}
 
-			certs := m.ofKind("Certificate")
+			certs := m.OfKind("Certificate")
 			if len(certs) != 1 {
 				t.Fatalf("Certificates = %v, want one", certs)
 			}
@@ -227,7 +227,7 @@ func TestWebhookCertManager(t *testing.T) {
 			}
 
 			var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-			m.get(t, "ValidatingWebhookConfiguration", webhookConfigName, &vwc)
+			m.Get(t, "ValidatingWebhookConfiguration", webhookConfigName, &vwc)
 			if got, want := vwc.Annotations[injectCAFrom], namespace+"/"+cert.Metadata.Name; got != want {
 				t.Errorf("annotation %s = %q, want %q", injectCAFrom, got, want)
 			}
@@ -250,17 +250,17 @@ func TestWebhookMatchesGenerated(t *testing.T) {
 	t.Parallel()
 	generated := readManifest(t, filepath.Join(repoRoot(t), "config", "webhook", "manifests.yaml"))
 	var want admissionregistrationv1.ValidatingWebhookConfiguration
-	wantObjs := generated.ofKind("ValidatingWebhookConfiguration")
+	wantObjs := generated.OfKind("ValidatingWebhookConfiguration")
 	if len(wantObjs) != 1 {
 		t.Fatalf("config/webhook/manifests.yaml has %d ValidatingWebhookConfigurations, want 1", len(wantObjs))
 	}
 	decodeStrict(t, wantObjs[0], &want)
-	if objs := generated.ofKind("MutatingWebhookConfiguration"); len(objs) != 0 {
+	if objs := generated.OfKind("MutatingWebhookConfiguration"); len(objs) != 0 {
 		t.Errorf("config/webhook/manifests.yaml has mutating webhooks the chart does not render: %v", objs)
 	}
 
 	var got admissionregistrationv1.ValidatingWebhookConfiguration
-	render(t, "--set", "webhook.enabled=true").get(t, "ValidatingWebhookConfiguration", webhookConfigName, &got)
+	render(t, "--set", "webhook.enabled=true").Get(t, "ValidatingWebhookConfiguration", webhookConfigName, &got)
 
 	if len(got.Webhooks) != len(want.Webhooks) {
 		t.Fatalf("chart has %d webhooks, config/webhook/manifests.yaml %d", len(got.Webhooks), len(want.Webhooks))
@@ -297,7 +297,7 @@ func TestWebhookFailurePolicy(t *testing.T) {
 	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 	render(t, "--set", "webhook.enabled=true", "--set", "webhook.failurePolicy=Ignore",
 		"--set", "webhook.timeoutSeconds=3").
-		get(t, "ValidatingWebhookConfiguration", webhookConfigName, &vwc)
+		Get(t, "ValidatingWebhookConfiguration", webhookConfigName, &vwc)
 	for _, w := range vwc.Webhooks {
 		if w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Ignore {
 			t.Errorf("webhook %s: failurePolicy = %v, want Ignore", w.Name, w.FailurePolicy)
