@@ -135,6 +135,11 @@ var _ = Describe("Consumer", func() {
 			Expect(w.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
 			Expect(w.Resources.Requests.Cpu().String()).To(Equal("50m"))
 			Expect(w.Resources.Limits.Memory().String()).To(Equal("128Mi"))
+			Expect(w.Env).To(HaveLen(1))
+			Expect(w.Env[0].Name).To(Equal(workerconfig.MemoryLimitEnv))
+			Expect(w.Env[0].ValueFrom.ResourceFieldRef).NotTo(BeNil())
+			Expect(w.Env[0].ValueFrom.ResourceFieldRef.ContainerName).To(Equal(w.Name))
+			Expect(w.Env[0].ValueFrom.ResourceFieldRef.Resource).To(Equal("limits.memory"))
 			Expect(d.Spec.Template.Annotations).To(HaveKey(annotationConfigHash))
 
 			cm := &corev1.ConfigMap{}

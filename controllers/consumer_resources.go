@@ -161,6 +161,7 @@ func renderDeployment(
 		Command:         []string{"/worker"},
 		Args:            args,
 		Ports:           workerPorts(),
+		Env:             workerEnv(c.Spec.Resources),
 		Resources:       workerResources(c.Spec.Resources),
 		VolumeMounts:    mounts,
 		LivenessProbe:   httpProbe("/healthz", 10),
@@ -194,6 +195,19 @@ func workerPorts() []corev1.ContainerPort {
 		{Name: "health", ContainerPort: workerconfig.HealthPort, Protocol: corev1.ProtocolTCP},
 		{Name: "metrics", ContainerPort: workerconfig.MetricsPort, Protocol: corev1.ProtocolTCP},
 	}
+}
+
+// workerEnv tells the worker its memory limit, when the Consumer sets one,
+// so that the Go runtime collects garbage harder near the limit rather than
+// let the container be killed for going over it.
+func workerEnv(r corev1.ResourceRequirements) []corev1.EnvVar {
+	if _, ok := r.Limits[corev1.ResourceMemory]; !ok {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: workerconfig.MemoryLimitEnv, ValueFrom: &corev1.EnvVarSource{
+		ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: workerContainer,
+			Resource: "limits.memory"},
+	}}}
 }
 
 // workerResources applies the default requests where the Consumer sets none.

@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -59,6 +61,9 @@ func run() error {
 	flag.Parse()
 	logger := zap.New(zap.UseFlagOptions(&zapOpts))
 	ctrl.SetLogger(logger)
+	if err := applyMemoryLimit(logger); err != nil {
+		return err
+	}
 
 	opts, err := options(processorName, configPath, kc)
 	if err != nil {
@@ -94,6 +99,30 @@ func run() error {
 	case sig := <-signals:
 		return fmt.Errorf("shut down: interrupted by a second %v", sig)
 	}
+}
+
+// memoryLimitShare is the part of the container's memory limit the Go heap
+// may grow to before the collector works to hold it there; the rest is for
+// goroutine stacks, sarama's buffers and what the runtime cannot return.
+const memoryLimitShare = 0.9
+
+// applyMemoryLimit sets the Go runtime's soft memory limit from the limit
+// the manager passes in EVENTPIPE_MEMORY_LIMIT. GOMEMLIMIT, when set, is the
+// user's own choice and wins.
+func applyMemoryLimit(logger logr.Logger) error {
+	v, ok := os.LookupEnv(config.MemoryLimitEnv)
+	if !ok || os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	limit, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || limit <= 0 {
+		return fmt.Errorf("%s=%q: want the container's memory limit in bytes", config.MemoryLimitEnv, v)
+	}
+	soft := int64(float64(limit) * memoryLimitShare)
+	debug.SetMemoryLimit(soft)
+	logger.Info("Keeping the heap under the container's memory limit", "limitBytes", limit,
+		"softLimitBytes", soft)
+	return nil
 }
 
 // options loads and checks everything the worker needs before it connects.

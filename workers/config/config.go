@@ -28,6 +28,11 @@ const (
 
 	// MetricsPort serves Prometheus /metrics.
 	MetricsPort = 9090
+
+	// MemoryLimitEnv holds the worker container's memory limit in bytes,
+	// from the downward API, when the Consumer sets one. The worker keeps
+	// its heap under most of it (see cmd/worker).
+	MemoryLimitEnv = "EVENTPIPE_MEMORY_LIMIT"
 )
 
 // Delivery guarantees, as in the Consumer API.
