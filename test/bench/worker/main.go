@@ -5,9 +5,12 @@
 // peak and measures end-to-end latency (p50, p99) from the producer's clock,
 // carried in the benchsent extension, to the output being read. The worker
 // runs as its own process; its memory is read from /proc at steady state.
+// Every pipe is measured in each of -rounds rounds, in turn, so a burst of
+// load from elsewhere on the machine spoils one round rather than one pipe's
+// figures; the medians over the rounds close the report.
 //
 //	make bench-worker
-//	BENCH_WORKER_ARGS="-events 100000 -partitions 6" make bench-worker
+//	BENCH_WORKER_ARGS="-events 100000 -partitions 6 -rounds 1" make bench-worker
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,9 +52,12 @@ type options struct {
 type result struct {
 	name     string
 	rate     float64
+	ratio    float64 // rate over the baseline's of the same round; 0 without one
 	p50, p99 time.Duration
 	halfRate float64
-	rss, hwm string
+	// rssKiB and hwmKiB are the worker's VmRSS at steady state and its VmHWM
+	// (peak); 0 when not measured (the baseline runs in this process).
+	rssKiB, hwmKiB int64
 }
 
 func main() {
@@ -61,6 +68,7 @@ func main() {
 	flag.DurationVar(&o.steady, "steady", 10*time.Second, "length of the half-peak run")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up a run after this long")
 	only := flag.String("only", "", "comma-separated subset of baseline,AtLeastOnce,Idempotent,ExactlyOnce")
+	rounds := flag.Int("rounds", 3, "measure every pipe this many times, in turn, and print the medians")
 	flag.Parse()
 	o.partitions = int32(*partitions)
 
@@ -83,18 +91,30 @@ func main() {
 	if *only != "" {
 		scenarios = strings.Split(*only, ",")
 	}
-	fmt.Printf("events=%d size=%dB partitions=%d steady=%v\n", o.events, o.size, o.partitions, o.steady)
-	var results []result
-	for _, s := range scenarios {
-		r, err := run(o, s, dir)
-		if err != nil {
-			fail(fmt.Errorf("%s: %w", s, err))
+	fmt.Printf("events=%d size=%dB partitions=%d steady=%v rounds=%d\n", o.events, o.size, o.partitions,
+		o.steady, *rounds)
+	var all [][]result
+	for round := 1; round <= *rounds; round++ {
+		var results []result
+		for _, s := range scenarios {
+			r, err := run(o, s, dir)
+			if err != nil {
+				fail(fmt.Errorf("%s: %w", s, err))
+			}
+			fmt.Printf("  %-12s %8.0f events/s  half-peak %6.0f/s p50 %-8v p99 %-8v rss %s hwm %s\n",
+				r.name, r.rate, r.halfRate, r.p50, r.p99, kib(r.rssKiB), kib(r.hwmKiB))
+			results = append(results, r)
 		}
-		fmt.Printf("  %-12s %8.0f events/s  half-peak %6.0f/s p50 %-8v p99 %-8v rss %s hwm %s\n",
-			r.name, r.rate, r.halfRate, r.p50, r.p99, r.rss, r.hwm)
-		results = append(results, r)
+		if *rounds > 1 {
+			fmt.Printf("\nround %d:", round)
+		}
+		printTable(results)
+		all = append(all, results)
 	}
-	printTable(results)
+	if *rounds > 1 {
+		fmt.Printf("\nmedians of %d rounds (each ratio against the baseline of its own round):", *rounds)
+		printMedians(all)
+	}
 }
 
 func fail(err error) {
@@ -109,19 +129,66 @@ func printTable(results []result) {
 			base = r.rate
 		}
 	}
+	for i := range results {
+		if base > 0 {
+			results[i].ratio = results[i].rate / base
+		}
+	}
+	printRows(results)
+}
+
+func printRows(rows []result) {
 	fmt.Println()
 	fmt.Printf("%-12s %10s %7s %12s %9s %9s %10s %10s\n", "pipe", "events/s", "ratio",
 		"half-peak/s", "p50", "p99", "VmRSS", "VmHWM")
-	for _, r := range results {
+	for _, r := range rows {
 		ratio := "-"
-		if base > 0 {
-			ratio = fmt.Sprintf("%.2f", r.rate/base)
+		if r.ratio > 0 {
+			ratio = fmt.Sprintf("%.2f", r.ratio)
 		}
 		fmt.Printf("%-12s %10.0f %7s %12.0f %9v %9v %10s %10s\n", r.name, r.rate, ratio, r.halfRate,
-			r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.rss, r.hwm)
+			r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), kib(r.rssKiB), kib(r.hwmKiB))
 	}
 	fmt.Println("aims: AtLeastOnce ratio >= 0.70, ExactlyOnce >= 0.40, p99 < 50ms at half peak, " +
-		"worker memory < 100 MiB")
+		"worker memory < 100 MiB at steady state (VmRSS)")
+}
+
+// printMedians prints, per pipe, the median of every column over the rounds.
+func printMedians(rounds [][]result) {
+	var rows []result
+	for i, first := range rounds[0] {
+		var col []result
+		for _, round := range rounds {
+			col = append(col, round[i])
+		}
+		rows = append(rows, result{name: first.name,
+			rate:     median(col, func(r result) float64 { return r.rate }),
+			ratio:    median(col, func(r result) float64 { return r.ratio }),
+			halfRate: median(col, func(r result) float64 { return r.halfRate }),
+			p50:      time.Duration(median(col, func(r result) float64 { return float64(r.p50) })),
+			p99:      time.Duration(median(col, func(r result) float64 { return float64(r.p99) })),
+			rssKiB:   int64(median(col, func(r result) float64 { return float64(r.rssKiB) })),
+			hwmKiB:   int64(median(col, func(r result) float64 { return float64(r.hwmKiB) })),
+		})
+	}
+	printRows(rows)
+}
+
+// median is the middle value of f over rs (the upper middle of an even count).
+func median(rs []result, f func(result) float64) float64 {
+	vs := make([]float64, len(rs))
+	for i, r := range rs {
+		vs[i] = f(r)
+	}
+	sort.Float64s(vs)
+	return vs[len(vs)/2]
+}
+
+func kib(v int64) string {
+	if v == 0 {
+		return "-"
+	}
+	return strconv.FormatInt(v, 10) + " kB"
 }
 
 // run measures one pipe: preload, drain at peak, then half of the peak.
@@ -152,7 +219,7 @@ func run(o options, scenario, dir string) (result, error) {
 	}
 	defer stop()
 
-	r := result{name: scenario, rss: "-", hwm: "-"}
+	r := result{name: scenario}
 	first, last, err := reader.wait(o.events, o.timeout)
 	if err != nil {
 		return result{}, fmt.Errorf("peak run: %w", err)
@@ -170,7 +237,7 @@ func run(o options, scenario, dir string) (result, error) {
 	}
 	r.p50, r.p99 = reader.percentiles()
 	if pid > 0 {
-		r.rss, r.hwm = memory(pid)
+		r.rssKiB, r.hwmKiB = memory(pid)
 	}
 	return r, nil
 }
@@ -325,21 +392,21 @@ func paced(p sarama.AsyncProducer, o options, topic string, rate float64) (int, 
 	return sent, <-acks
 }
 
-// memory returns VmRSS and VmHWM of a process.
-func memory(pid int) (string, string) {
+// memory returns VmRSS and VmHWM of a process in KiB, 0 when unreadable.
+func memory(pid int) (int64, int64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return "?", "?"
+		return 0, 0
 	}
-	var rss, hwm string
+	var rss, hwm int64
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, _ := strings.Cut(line, ":")
-		v = strings.Join(strings.Fields(v), " ")
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		switch k {
 		case "VmRSS":
-			rss = v
+			rss = n
 		case "VmHWM":
-			hwm = v
+			hwm = n
 		}
 	}
 	return rss, hwm
