@@ -82,8 +82,9 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 .PHONY: test
 # The description and the prerequisites are two rules of one target, so
 # neither line passes 120 characters; make joins them in this order.
-test: ## Everything: generated files, vet, lint, chart, kustomize, unit, integration and e2e tests.
-test: verify verify-chart-crds vet lint helm-lint test-unit test-chart test-kustomize test-integration test-e2e
+test: ## Everything: generated files, image builds, vet, lint, chart, kustomize, unit, integration and e2e.
+test: verify verify-chart-crds verify-images vet lint helm-lint \
+	test-unit test-chart test-kustomize test-integration test-e2e
 
 .PHONY: test-unit
 test-unit: ## Unit tests: pure logic, no cluster, no broker.
@@ -141,6 +142,10 @@ CONTAINER_TOOL ?= docker
 docker-build: ## Build the manager and worker images, tagged IMG_MANAGER and IMG_WORKER.
 	$(CONTAINER_TOOL) build -f Dockerfile.manager -t $(IMG_MANAGER) .
 	$(CONTAINER_TOOL) build -f Dockerfile.worker -t $(IMG_WORKER) .
+
+.PHONY: verify-images
+verify-images: ## Build both images' binaries from their Dockerfiles' COPY lines and .dockerignore, without Docker.
+	hack/verify-images.sh
 
 # build-installer renders config/default through an overlay in a temporary
 # directory, so config/ is never edited. IMG_MANAGER may end in :tag or
