@@ -277,6 +277,17 @@ func (w *worker) metrics() (string, error) {
 // committed returns the offsets a consumer group committed on a topic, summed.
 func committed(group, topic string, partitions int32) int64 {
 	GinkgoHelper()
+	var sum int64
+	for _, offset := range committedOffsets(group, topic, partitions) {
+		sum += offset
+	}
+	return sum
+}
+
+// committedOffsets returns the offset a consumer group committed on each
+// partition of a topic; a partition without a commit is absent.
+func committedOffsets(group, topic string, partitions int32) map[int32]int64 {
+	GinkgoHelper()
 	admin, err := kafka.NewClusterAdmin(kafkaConfig())
 	Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = admin.Close() }()
@@ -286,11 +297,11 @@ func committed(group, topic string, partitions int32) int64 {
 	}
 	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
 	Expect(err).NotTo(HaveOccurred())
-	var sum int64
-	for _, b := range resp.Blocks[topic] {
+	offsets := map[int32]int64{}
+	for p, b := range resp.Blocks[topic] {
 		if b.Offset > 0 {
-			sum += b.Offset
+			offsets[p] = b.Offset
 		}
 	}
-	return sum
+	return offsets
 }

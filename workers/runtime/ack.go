@@ -261,13 +261,26 @@ func (r *Runner) send(
 			msgs = copyMessages(msgs)
 		}
 		wait := r.backoff.wait(attempt)
-		log.FromContext(ctx).Error(err, "Cannot write events; retrying", "events", len(msgs),
+		log.FromContext(ctx).Error(deliveryError(err), "Cannot write events; retrying", "events", len(msgs),
 			"attempt", attempt, "wait", wait)
 		if !sleep(session.Context(), wait) {
 			return err
 		}
 	}
 	return nil
+}
+
+// deliveryError is err with the cause of its first failed message: the error
+// of a SyncProducer says only how many messages failed, and a retry loop
+// that logs or reports it would never say why.
+func deliveryError(err error) error {
+	var perrs sarama.ProducerErrors
+	if !errors.As(err, &perrs) || len(perrs) == 0 {
+		return err
+	}
+	first := perrs[0]
+	return fmt.Errorf("%d messages not delivered, the first to topic %s: %w", len(perrs), first.Msg.Topic,
+		first.Err)
 }
 
 // copyMessage is a fresh message with the content of one sarama has used.

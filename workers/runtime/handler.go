@@ -72,7 +72,27 @@ func (r *Runner) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.
 	if ferr := commit.finish(); err == nil && session.Context().Err() == nil {
 		err = ferr
 	}
+	if err != nil && session.Context().Err() == nil {
+		r.holdFailedClaim(ctx, session, claim.Partition(), err)
+	}
 	return err
+}
+
+// holdFailedClaim reports on /readyz a partition whose claim ends because a
+// batch cannot become safe, and waits with backoff before the claim ends.
+// Ending a claim ends the session, and the worker rejoins at once to restart
+// the partition after its last safe batch; a failure that persists (an
+// output the broker rejects as too large) would otherwise rebalance the
+// group several times a second. The other partitions go on while it waits.
+func (r *Runner) holdFailedClaim(
+	ctx context.Context, session sarama.ConsumerGroupSession, partition int32, err error,
+) {
+	attempt := r.health.fail(partition, err.Error()+"; restarting after the last safe batch")
+	wait := r.backoff.wait(attempt)
+	// The error itself is logged by logGroupErrors once the claim returns it.
+	log.FromContext(ctx).Info("Restarting the partition after its last safe batch",
+		"attempt", attempt, "wait", wait.String())
+	sleep(session.Context(), wait)
 }
 
 func (r *Runner) consumeBatches(

@@ -16,9 +16,12 @@ type health struct {
 	mu      sync.Mutex
 	joined  bool
 	stopped map[int32]string // partition -> reason
+	// failures counts the claims in a row of a partition that ended because
+	// a batch could not become safe; it spaces the next claims.
+	failures map[int32]int
 }
 
-func newHealth() *health { return &health{stopped: map[int32]string{}} }
+func newHealth() *health { return &health{stopped: map[int32]string{}, failures: map[int32]int{}} }
 
 func (h *health) setJoined(joined bool) {
 	h.mu.Lock()
@@ -33,11 +36,22 @@ func (h *health) stop(partition int32, reason string) {
 	h.stopped[partition] = reason
 }
 
+// fail records that a claim of a partition ends because a batch cannot
+// become safe, and why, and returns how many claims in a row did so.
+func (h *health) fail(partition int32, reason string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopped[partition] = reason
+	h.failures[partition]++
+	return h.failures[partition]
+}
+
 // resume clears a stopped partition.
 func (h *health) resume(partition int32) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.stopped, partition)
+	delete(h.failures, partition)
 }
 
 // keepOnly clears the partitions this worker no longer owns.
@@ -51,6 +65,7 @@ func (h *health) keepOnly(owned []int32) {
 	for p := range h.stopped {
 		if !keep[p] {
 			delete(h.stopped, p)
+			delete(h.failures, p)
 		}
 	}
 }

@@ -142,6 +142,9 @@ func (t *transactor) commit(
 			}
 		}
 		wait := t.r.backoff.wait(attempt)
+		// committed clears this once a transaction of the partition succeeds.
+		t.r.health.stop(claim.Partition(), fmt.Sprintf("transaction of the batch from offset %d failed: "+
+			"%v; writing it again", events[0].msg.Offset, err))
 		log.FromContext(ctx).Error(err, "Aborted a transaction; writing the batch again",
 			"transactionalID", t.id, "fromOffset", events[0].msg.Offset, "attempt", attempt,
 			"wait", wait)
@@ -163,7 +166,7 @@ func (t *transactor) transact(
 	}
 	if len(msgs) > 0 {
 		if err := t.producer.SendMessages(msgs); err != nil {
-			return fmt.Errorf("write outputs in transaction: %w", err)
+			return fmt.Errorf("write outputs in transaction: %w", deliveryError(err))
 		}
 	}
 	offsets := map[string][]*sarama.PartitionOffsetMetadata{
