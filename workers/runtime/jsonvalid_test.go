@@ -68,3 +68,20 @@ func BenchmarkValidJSON(b *testing.B) {
 		})
 	}
 }
+
+// TestValidJSONStopsAtEverySpecialByte puts each byte a string must stop at,
+// and its neighbours, at every place of the words the scanner reads at once.
+func TestValidJSONStopsAtEverySpecialByte(t *testing.T) {
+	for n := 1; n <= 24; n++ {
+		for at := 0; at < n; at++ {
+			for _, c := range []byte{'"', '\\', 0x00, 0x01, 0x1f, 0x20, 0x21, '!', '#', '[', ']', 0x7f, 0x80, 0xff} {
+				body := []byte(strings.Repeat("a", n))
+				body[at] = c
+				doc := append(append([]byte(`"`), body...), '"')
+				if got, want := validJSON(doc), json.Valid(doc); got != want {
+					t.Errorf("validJSON(%q) = %v, json.Valid says %v", doc, got, want)
+				}
+			}
+		}
+	}
+}
