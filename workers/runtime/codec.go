@@ -115,8 +115,13 @@ func extension(e cloudevents.Event, name string) (any, bool) {
 // attributes and extensions as ce_ headers, the data as the value.
 func encode(out processor.Output, topic string) (*sarama.ProducerMessage, error) {
 	pm := &sarama.ProducerMessage{Topic: topic}
-	if _, err := binding.Write(context.Background(), binding.ToMessage(&out.Event), nil,
-		(*outputWriter)(pm)); err != nil {
+	var err error
+	if ec, ok := out.Event.Context.(*event.EventContextV1); ok {
+		err = (*outputWriter)(pm).writeV1(ec, out.Event.Data())
+	} else {
+		_, err = binding.Write(context.Background(), binding.ToMessage(&out.Event), nil, (*outputWriter)(pm))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("encode event %s for topic %s: %w", out.Event.ID(), topic, err)
 	}
 	pm.Key = sarama.StringEncoder(outputKey(out))
@@ -137,6 +142,13 @@ const contentTypeHeader = "content-type"
 
 var (
 	contentTypeKey = []byte(contentTypeHeader)
+	specVersionKey = []byte("ce_specversion")
+	idKey          = []byte("ce_id")
+	sourceKey      = []byte("ce_source")
+	typeKey        = []byte("ce_type")
+	subjectKey     = []byte("ce_subject")
+	timeKey        = []byte("ce_time")
+	dataSchemaKey  = []byte("ce_dataschema")
 	attributeKeys  = func() map[string][]byte {
 		keys := map[string][]byte{}
 		for _, v := range []spec.Version{spec.V1, spec.V03} {
@@ -147,6 +159,43 @@ var (
 		return keys
 	}()
 )
+
+// writeV1 writes the headers and value of a v1.0 event straight from its
+// context: what binding.Write does with this writer, without copying every
+// extension into a new map and boxing every attribute on the way. Events of
+// other versions go through binding.Write.
+func (w *outputWriter) writeV1(ec *event.EventContextV1, data []byte) error {
+	w.Headers = make([]sarama.RecordHeader, 0, 8+len(ec.Extensions))
+	w.add(specVersionKey, event.CloudEventsVersionV1)
+	w.add(idKey, ec.ID)
+	w.add(sourceKey, ec.Source.String())
+	w.add(typeKey, ec.Type)
+	if ec.DataContentType != nil {
+		w.add(contentTypeKey, *ec.DataContentType)
+	}
+	if ec.DataSchema != nil {
+		w.add(dataSchemaKey, ec.DataSchema.String())
+	}
+	if ec.Subject != nil {
+		w.add(subjectKey, *ec.Subject)
+	}
+	if ec.Time != nil {
+		w.add(timeKey, ec.Time.String())
+	}
+	for name, value := range ec.Extensions {
+		if err := w.SetExtension(name, value); err != nil {
+			return err
+		}
+	}
+	if len(data) > 0 {
+		w.Value = sarama.ByteEncoder(data)
+	}
+	return nil
+}
+
+func (w *outputWriter) add(key []byte, value string) {
+	w.Headers = append(w.Headers, sarama.RecordHeader{Key: key, Value: []byte(value)})
+}
 
 // outputHeaders is room for the required attributes, time, subject,
 // datacontenttype and a few extensions, so the headers are allocated once.
@@ -186,7 +235,7 @@ func (w *outputWriter) header(key []byte, value any) error {
 	if err != nil {
 		return err
 	}
-	w.Headers = append(w.Headers, sarama.RecordHeader{Key: key, Value: []byte(s)})
+	w.add(key, s)
 	return nil
 }
 

@@ -29,9 +29,36 @@ const maxJSONDepth = 10000
 type jsonScanner struct {
 	data []byte
 	pos  int
-	// open holds the kinds of the containers entered and not yet closed:
-	// '{' or '['.
-	open []byte
+	// depth is the number of containers entered and not yet closed; the
+	// kinds ('{' or '[') of the first len(near) are in near, so ordinary
+	// documents need no allocation, and of the others in deeper.
+	depth  int
+	near   [32]byte
+	deeper []byte
+}
+
+func (s *jsonScanner) push(kind byte) {
+	if s.depth < len(s.near) {
+		s.near[s.depth] = kind
+	} else {
+		s.deeper = append(s.deeper, kind)
+	}
+	s.depth++
+}
+
+func (s *jsonScanner) pop() {
+	s.depth--
+	if s.depth >= len(s.near) {
+		s.deeper = s.deeper[:s.depth-len(s.near)]
+	}
+}
+
+// innermost is the kind of the container the scanner is in.
+func (s *jsonScanner) innermost() byte {
+	if s.depth <= len(s.near) {
+		return s.near[s.depth-1]
+	}
+	return s.deeper[s.depth-1-len(s.near)]
 }
 
 // plainStringByte marks the bytes a string may hold without an escape.
@@ -61,7 +88,7 @@ func (s *jsonScanner) value() bool {
 		}
 		// After a value: close containers and find the next value, if any.
 		for {
-			if len(s.open) == 0 {
+			if s.depth == 0 {
 				return true
 			}
 			s.space()
@@ -69,10 +96,10 @@ func (s *jsonScanner) value() bool {
 				return false
 			}
 			c := s.data[s.pos]
-			kind := s.open[len(s.open)-1]
+			kind := s.innermost()
 			if (kind == '{' && c == '}') || (kind == '[' && c == ']') {
 				s.pos++
-				s.open = s.open[:len(s.open)-1]
+				s.pop()
 				continue
 			}
 			if c != ',' {
@@ -97,7 +124,7 @@ func (s *jsonScanner) scalarOrOpen() bool {
 		}
 		switch c := s.data[s.pos]; c {
 		case '{', '[':
-			if len(s.open) >= maxJSONDepth {
+			if s.depth >= maxJSONDepth {
 				return false
 			}
 			s.pos++
@@ -110,7 +137,7 @@ func (s *jsonScanner) scalarOrOpen() bool {
 				s.pos++
 				return true
 			}
-			s.open = append(s.open, c)
+			s.push(c)
 			if c == '{' && !s.memberName() {
 				return false
 			}

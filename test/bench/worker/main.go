@@ -62,7 +62,7 @@ type result struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.events, "events", 50000, "events preloaded for the peak run")
+	flag.IntVar(&o.events, "events", 200000, "events preloaded for the peak run")
 	partitions := flag.Int("partitions", 3, "partitions of the topics")
 	flag.IntVar(&o.size, "size", 1024, "bytes of event data")
 	flag.DurationVar(&o.steady, "steady", 10*time.Second, "length of the half-peak run")
