@@ -44,6 +44,7 @@ type options struct {
 	partitions int32
 	size       int
 	steady     time.Duration
+	steadyRate float64
 	timeout    time.Duration
 	kc         kafka.Config
 	binary     string
@@ -66,6 +67,7 @@ func main() {
 	partitions := flag.Int("partitions", 3, "partitions of the topics")
 	flag.IntVar(&o.size, "size", 1024, "bytes of event data")
 	flag.DurationVar(&o.steady, "steady", 10*time.Second, "length of the half-peak run")
+	flag.Float64Var(&o.steadyRate, "steady-rate", 0, "events/s of the latency run instead of half the peak")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up a run after this long")
 	only := flag.String("only", "", "comma-separated subset of baseline,AtLeastOnce,Idempotent,ExactlyOnce")
 	rounds := flag.Int("rounds", 3, "measure every pipe this many times, in turn, and print the medians")
@@ -205,6 +207,7 @@ func run(o options, scenario, dir string) (result, error) {
 	if err := createTopics(o, in, out, dlq); err != nil {
 		return result{}, err
 	}
+	defer deleteBenchTopics(o)
 	producer, err := newProducer(o)
 	if err != nil {
 		return result{}, err
@@ -234,6 +237,9 @@ func run(o options, scenario, dir string) (result, error) {
 	r.rate = float64(o.events-1) / last.Sub(first).Seconds()
 
 	r.halfRate = r.rate / 2
+	if o.steadyRate > 0 {
+		r.halfRate = o.steadyRate
+	}
 	reader.reset()
 	n, err := paced(producer, o, in, r.halfRate)
 	if err != nil {
@@ -262,6 +268,31 @@ func createTopics(o options, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// deleteBenchTopics deletes every topic of the runs so far, the dedup
+// changelogs the workers created included: each run writes about half a
+// gigabyte, and a broker carrying the logs of the runs before measures slower
+// for every later one.
+func deleteBenchTopics(o options) {
+	admin, err := kafka.NewClusterAdmin(o.kc)
+	if err != nil {
+		fmt.Println("bench-worker: cannot delete the topics of a run:", err)
+		return
+	}
+	defer func() { _ = admin.Close() }()
+	topics, err := admin.ListTopics()
+	if err != nil {
+		fmt.Println("bench-worker: cannot list the topics of a run:", err)
+		return
+	}
+	for name := range topics {
+		if strings.HasPrefix(name, "bench.") {
+			if err := admin.DeleteTopic(name); err != nil {
+				fmt.Println("bench-worker: cannot delete topic", name+":", err)
+			}
+		}
+	}
 }
 
 func newProducer(o options) (sarama.AsyncProducer, error) {
