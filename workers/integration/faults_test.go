@@ -88,10 +88,17 @@ var _ = Describe("The worker under faults", func() {
 			produceEvents(prod, p.in, "d", 0, 250, p.partitions) // copies before the kill
 			waitTotal(out, events/3)
 			w.kill()
-			startWorker(p.cfg)
+			restarted := startWorker(p.cfg)
 			produceEvents(prod, p.in, "d", 250, 500, p.partitions) // copies after the restart
 			Eventually(done).WithTimeout(flowTimeout).Should(BeClosed())
 			waitDistinct(out, events)
+			// The restarted worker holds the key of every distinct input: those
+			// it loaded from the changelog and those it handled itself.
+			Eventually(func(g Gomega) {
+				body, err := restarted.metrics()
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(metricValue(body, "eventpipe_worker_dedup_keys")).To(Equal(float64(events)))
+			}).WithTimeout(flowTimeout).Should(Succeed())
 
 			for i := range 500 {
 				Expect(out.count(fmt.Sprintf("d-%d", i))).To(Equal(1), "outputs of d-%d", i)

@@ -130,6 +130,10 @@ func (r rejectedOutputs) expectHeldBeforeBigEvent() {
 		g.Expect(r.w.exited).NotTo(BeClosed(), "the worker exited instead of retrying:\n%s", r.w.log())
 	}).WithTimeout(stuckWindow).WithPolling(time.Second).Should(Succeed())
 	retries := strings.Count(r.w.log(), rejectedMessage) - before
+	body, err := r.w.metrics()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(metricValue(body, "eventpipe_worker_output_write_failures_total")).To(BeNumerically(">", 0),
+		"eventpipe_worker_output_write_failures_total while partition 0 cannot write")
 	AddReportEntry(fmt.Sprintf("rejected writes logged in %v: %d", stuckWindow, retries))
 	Expect(retries).To(BeNumerically(">", 0), "rejected writes logged in %v: a held partition "+
 		"must keep trying to write", stuckWindow)

@@ -145,6 +145,20 @@ func (c *changelog) store(input int32) *dedupStore {
 	return s
 }
 
+// keys is the number of keys the stores hold; 0 on a nil changelog.
+func (c *changelog) keys() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, s := range c.stores {
+		n += s.len()
+	}
+	return n
+}
+
 // load replaces the stores of the given input partitions with what the
 // changelog holds for them.
 func (c *changelog) load(ctx context.Context, inputs []int32) error {

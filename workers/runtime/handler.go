@@ -87,6 +87,7 @@ func (r *Runner) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.
 func (r *Runner) holdFailedClaim(
 	ctx context.Context, session sarama.ConsumerGroupSession, partition int32, err error,
 ) {
+	r.metrics.inWriteFailed.Inc()
 	attempt := r.health.fail(partition, err.Error()+"; restarting after the last safe batch")
 	wait := r.backoff.wait(attempt)
 	// The error itself is logged by logGroupErrors once the claim returns it.

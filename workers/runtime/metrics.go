@@ -19,14 +19,17 @@ type metrics struct {
 	duplicates   *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	lag          *prometheus.GaugeVec
+	writeFailed  *prometheus.CounterVec
 
 	// The series of the input topic, resolved once: the label lookup per
 	// event would otherwise cost a hash of the labels each time.
-	inConsumed, inProcessed, inFailed, inRetried, inDuplicates prometheus.Counter
-	inLatency                                                  prometheus.Observer
+	inConsumed, inProcessed, inFailed, inRetried, inDuplicates, inWriteFailed prometheus.Counter
+	inLatency                                                                 prometheus.Observer
 }
 
-func newMetrics(topic string) *metrics {
+// newMetrics creates the series of a worker reading topic. dedupKeys, when
+// not nil, reports how many keys the dedup stores hold.
+func newMetrics(topic string, dedupKeys func() float64) *metrics {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "eventpipe", Subsystem: "worker", Name: name, Help: help,
@@ -48,19 +51,30 @@ func newMetrics(topic string) *metrics {
 			Help:    "Time from reading an event to its outputs being acknowledged.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"topic"}),
+		writeFailed: counter("output_write_failures_total",
+			"Batches whose outputs (or transaction) the brokers refused; the partition holds "+
+				"before the batch and writes it again.", "topic"),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "eventpipe", Subsystem: "worker", Name: "partition_lag",
 			Help: "Events between the last one handled and the partition's high water mark.",
 		}, []string{"topic", "partition"}),
 	}
 	m.registry.MustRegister(m.consumed, m.processed, m.failed, m.deadLettered, m.retried,
-		m.duplicates, m.latency, m.lag,
+		m.duplicates, m.latency, m.lag, m.writeFailed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if dedupKeys != nil {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "eventpipe", Subsystem: "worker", Name: "dedup_keys",
+			Help: "Event keys the dedup store holds (about 35 bytes each), expired ones not yet " +
+				"collected included.",
+		}, dedupKeys))
+	}
 	m.inConsumed = m.consumed.WithLabelValues(topic)
 	m.inProcessed = m.processed.WithLabelValues(topic)
 	m.inFailed = m.failed.WithLabelValues(topic)
 	m.inRetried = m.retried.WithLabelValues(topic)
 	m.inDuplicates = m.duplicates.WithLabelValues(topic)
+	m.inWriteFailed = m.writeFailed.WithLabelValues(topic)
 	m.inLatency = m.latency.WithLabelValues(topic)
 	return m
 }

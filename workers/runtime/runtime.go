@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -64,6 +65,9 @@ type Runner struct {
 	producer  sarama.AsyncProducer
 	routed    chan struct{} // closed once every acknowledgement of producer is routed
 	changelog *changelog
+	// scraped is changelog for the metrics scrapes, which may come before
+	// connect has opened it.
+	scraped atomic.Pointer[changelog]
 
 	txMu        sync.Mutex
 	transactors map[int32]*transactor // ExactlyOnce: by claimed partition
@@ -87,12 +91,17 @@ func New(opts Options) (*Runner, error) {
 		}
 	}
 	d := opts.Worker.Delivery
-	return &Runner{
+	r := &Runner{
 		opts:    opts,
-		metrics: newMetrics(opts.Worker.InputTopic),
 		health:  newHealth(),
 		backoff: backoff{initial: d.BackoffInitial.Duration, max: d.BackoffMax.Duration},
-	}, nil
+	}
+	var dedupKeys func() float64
+	if d.Guarantee == config.Idempotent {
+		dedupKeys = func() float64 { return float64(r.scraped.Load().keys()) }
+	}
+	r.metrics = newMetrics(opts.Worker.InputTopic, dedupKeys)
+	return r, nil
 }
 
 // Run serves the health and metrics endpoints and consumes until ctx ends,
@@ -166,6 +175,7 @@ func (r *Runner) connect(ctx context.Context) error {
 		return nil
 	}
 	r.changelog, err = openChangelog(ctx, r.opts.Kafka, w)
+	r.scraped.Store(r.changelog)
 	return err
 }
 

@@ -141,6 +141,7 @@ func (t *transactor) commit(
 				return fmt.Errorf("abort transaction of %s after %w: %w", t.id, err, abortErr)
 			}
 		}
+		t.r.metrics.inWriteFailed.Inc()
 		wait := t.r.backoff.wait(attempt)
 		// committed clears this once a transaction of the partition succeeds.
 		t.r.health.stop(claim.Partition(), fmt.Sprintf("transaction of the batch from offset %d failed: "+
