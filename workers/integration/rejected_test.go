@@ -122,6 +122,10 @@ func (r rejectedOutputs) expectHeldBeforeBigEvent() {
 		g.Expect(body).To(ContainSubstring(rejectedMessage))
 		g.Expect(committedOffsets(group, in, parts)).To(Equal(held), "committed offsets while partition 0 is held")
 		g.Expect(r.w.log()).To(ContainSubstring(rejectedMessage), "the worker's log names the rejection")
+		metrics, err := r.w.metrics()
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(metricValue(metrics, "eventpipe_worker_partition_lag")).To(BeNumerically("==", endOffset0-safeOffset0),
+			"eventpipe_worker_partition_lag (partition 1 is drained) while partition 0 is held")
 	}).WithTimeout(flowTimeout).Should(Succeed())
 
 	before := strings.Count(r.w.log(), rejectedMessage)

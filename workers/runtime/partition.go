@@ -67,6 +67,9 @@ func (r *Runner) handleBatch(
 	batch []*sarama.ConsumerMessage,
 ) (bool, error) {
 	read := time.Now()
+	// The backlog from this batch on, so that a partition that cannot get
+	// past it still shows its lag; committed lowers it as batches land.
+	r.metrics.setLag(claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-batch[0].Offset)
 	done := make([]handled, 0, len(batch))
 	result := outcomeDone
 	var stopped handled

@@ -142,6 +142,7 @@ func (t *transactor) commit(
 			}
 		}
 		t.r.metrics.inWriteFailed.Inc()
+		t.r.metrics.setLag(claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-events[0].msg.Offset)
 		wait := t.r.backoff.wait(attempt)
 		// committed clears this once a transaction of the partition succeeds.
 		t.r.health.stop(claim.Partition(), fmt.Sprintf("transaction of the batch from offset %d failed: "+
