@@ -47,7 +47,9 @@ func FuzzValidJSON(f *testing.F) {
 func BenchmarkValidJSON(b *testing.B) {
 	docs := map[string][]byte{
 		"padded-1KiB": []byte(`{"pad":"` + strings.Repeat("x", 1014) + `"}`),
-		"order":       []byte(`{"orderId":"o-1","items":[{"sku":"a-1","qty":2,"price":9.99},{"sku":"b-2","qty":1,"price":120.5}],"customer":{"id":"c-42","tier":"gold","tags":["new","eu"]},"paid":true,"note":null}`),
+		"order": []byte(`{"orderId":"o-1","items":[{"sku":"a-1","qty":2,"price":9.99},` +
+			`{"sku":"b-2","qty":1,"price":120.5}],"customer":{"id":"c-42","tier":"gold",` +
+			`"tags":["new","eu"]},"paid":true,"note":null}`),
 	}
 	for name, doc := range docs {
 		b.Run(name+"/validJSON", func(b *testing.B) {
