@@ -250,6 +250,8 @@ var _ = Describe("Consumer", func() {
 
 			// What the HPA controller would do.
 			d := getDeployment(Default, c)
+			Expect(d.Spec.Template.Spec.Containers[0].Env).To(BeEmpty(),
+				"worker env of a Consumer without a memory limit")
 			base := d.DeepCopy()
 			d.Spec.Replicas = ptr.To[int32](3)
 			Expect(k8sClient.Patch(suiteCtx, d, client.MergeFrom(base))).To(Succeed())
