@@ -44,6 +44,7 @@ type options struct {
 	partitions int32
 	size       int
 	steady     time.Duration
+	settle     time.Duration
 	steadyRate float64
 	timeout    time.Duration
 	kc         kafka.Config
@@ -67,6 +68,8 @@ func main() {
 	partitions := flag.Int("partitions", 3, "partitions of the topics")
 	flag.IntVar(&o.size, "size", 1024, "bytes of event data")
 	flag.DurationVar(&o.steady, "steady", 10*time.Second, "length of the half-peak run")
+	flag.DurationVar(&o.settle, "settle", 3*time.Second,
+		"time the half-peak load runs before its latencies count, for the broker and the pipe to recover from the peak")
 	flag.Float64Var(&o.steadyRate, "steady-rate", 0, "events/s of the latency run instead of half the peak")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up a run after this long")
 	only := flag.String("only", "", "comma-separated subset of baseline,AtLeastOnce,Idempotent,ExactlyOnce")
@@ -98,7 +101,7 @@ func main() {
 	// A broker just started runs its request path interpreted until the JIT
 	// has compiled it; a first pipe measured on it would be measured slow.
 	warm := o
-	warm.events, warm.steady = min(o.events, 20000), 2*time.Second
+	warm.events, warm.steady, warm.settle = min(o.events, 20000), 2*time.Second, 0
 	if _, err := run(warm, "baseline", dir); err != nil {
 		fail(fmt.Errorf("warm-up: %w", err))
 	}
@@ -240,8 +243,7 @@ func run(o options, scenario, dir string) (result, error) {
 	if o.steadyRate > 0 {
 		r.halfRate = o.steadyRate
 	}
-	reader.reset()
-	n, err := paced(producer, o, in, r.halfRate)
+	n, err := paced(producer, o, in, r.halfRate, reader.reset)
 	if err != nil {
 		return result{}, err
 	}
@@ -393,10 +395,12 @@ func preload(p sarama.AsyncProducer, o options, topic string) error {
 	return send(p, topic, "peak", o.events, o.size)
 }
 
-// paced produces at rate events/s for o.steady and returns how many it sent.
-// Each event is sent when its turn on an even schedule comes, checked every
-// millisecond, so the load arrives in bursts of at most a millisecond's worth.
-func paced(p sarama.AsyncProducer, o options, topic string, rate float64) (int, error) {
+// paced produces at rate events/s for o.settle and then o.steady, and
+// returns how many it sent in the second part; at the turn it calls measure
+// with the time from which events count. Each event is sent when its turn on
+// an even schedule comes, checked every millisecond, so the load arrives in
+// bursts of at most a millisecond's worth.
+func paced(p sarama.AsyncProducer, o options, topic string, rate float64, measure func(time.Time)) (int, error) {
 	t, err := newTemplate(topic, o.size)
 	if err != nil {
 		return 0, err
@@ -405,7 +409,8 @@ func paced(p sarama.AsyncProducer, o options, topic string, rate float64) (int, 
 	defer ticker.Stop()
 	sent := 0
 	acks := make(chan error, 1)
-	total := int(rate * o.steady.Seconds())
+	settling := int(rate * o.settle.Seconds())
+	total := settling + int(rate*o.steady.Seconds())
 	go func() {
 		var first error
 		for i := 0; i < total; i++ {
@@ -420,6 +425,7 @@ func paced(p sarama.AsyncProducer, o options, topic string, rate float64) (int, 
 		acks <- first
 	}()
 	start := time.Now()
+	measure(start.Add(o.settle))
 	for sent < total {
 		<-ticker.C
 		due := min(total, int(time.Since(start).Seconds()*rate))
@@ -427,7 +433,7 @@ func paced(p sarama.AsyncProducer, o options, topic string, rate float64) (int, 
 			p.Input() <- t.message("half-" + strconv.Itoa(sent))
 		}
 	}
-	return sent, <-acks
+	return total - settling, <-acks
 }
 
 // memory returns VmRSS and VmHWM of a process in KiB, 0 when unreadable.

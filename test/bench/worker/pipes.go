@@ -83,10 +83,13 @@ func startBaseline(o options, in, out, group string) (func(), error) {
 // reader reads the output topic and records when each event arrived and
 // how long after it was produced.
 type reader struct {
-	consumer  sarama.Consumer
-	client    sarama.Client
-	parts     []sarama.PartitionConsumer
-	mu        sync.Mutex
+	consumer sarama.Consumer
+	client   sarama.Client
+	parts    []sarama.PartitionConsumer
+	mu       sync.Mutex
+	// since is when the events that count were sent (Unix nanoseconds);
+	// the ones sent before are left out.
+	since     int64
 	count     int
 	first     time.Time
 	last      time.Time
@@ -144,6 +147,9 @@ func (r *reader) add(msg *sarama.ConsumerMessage) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if sent > 0 && sent < r.since {
+		return
+	}
 	if r.count == 0 {
 		r.first = now
 	}
@@ -154,9 +160,11 @@ func (r *reader) add(msg *sarama.ConsumerMessage) {
 	}
 }
 
-func (r *reader) reset() {
+// reset starts counting again, from the events sent at since on.
+func (r *reader) reset(since time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.since = since.UnixNano()
 	r.count = 0
 	r.latencies = nil
 }
