@@ -55,6 +55,19 @@ func decode(msg *sarama.ConsumerMessage) (cloudevents.Event, error) {
 	return *event, nil
 }
 
+// headerNames are the header keys of the binding as the binding's message
+// keys them (lower case), for the keys writers use.
+var headerNames = func() map[string]string {
+	names := map[string]string{contentTypeHeader: contentTypeHeader, "Content-Type": contentTypeHeader,
+		"ce_" + partitionKeyExtension: "ce_" + partitionKeyExtension}
+	for _, v := range []spec.Version{spec.V1, spec.V03} {
+		for _, a := range v.Attributes() {
+			names["ce_"+a.Name()] = "ce_" + a.Name()
+		}
+	}
+	return names
+}()
+
 // bindingMessage is the kafka_sarama binding's message of a record, as
 // kafka_sarama.NewMessageFromConsumerMessage makes it but without the
 // kafkaoffset, kafkapartition and kafkatopic extensions that one adds: they
@@ -65,7 +78,12 @@ func bindingMessage(msg *sarama.ConsumerMessage) *kafka_sarama.Message {
 	var contentType string
 	headers := make(map[string][]byte, len(msg.Headers))
 	for _, h := range msg.Headers {
-		k := strings.ToLower(string(h.Key))
+		// The usual keys are looked up without converting them (Go does not
+		// allocate for m[string(b)]); only others are copied and lowered.
+		k, ok := headerNames[string(h.Key)]
+		if !ok {
+			k = strings.ToLower(string(h.Key))
+		}
 		if k == contentTypeHeader {
 			contentType = string(h.Value)
 		}
