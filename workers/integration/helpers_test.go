@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -211,8 +212,9 @@ func (s syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// startWorker runs the worker binary with cfg; the spec's cleanup kills it
-// and prints its log when the spec failed.
+// startWorker runs the worker binary with cfg; the spec's cleanup kills it,
+// prints its log when the spec failed and fails the spec when the worker
+// reported a data race.
 func startWorker(cfg config.Worker) *worker {
 	GinkgoHelper()
 	dir := GinkgoT().TempDir()
@@ -232,9 +234,12 @@ func startWorker(cfg config.Worker) *worker {
 	go func() { _ = w.cmd.Wait(); close(w.exited) }()
 	DeferCleanup(func() {
 		w.kill()
-		if CurrentSpecReport().Failed() {
+		race := strings.Contains(w.log(), "WARNING: DATA RACE")
+		if race || CurrentSpecReport().Failed() {
 			AddReportEntry("worker "+strconv.Itoa(w.cmd.Process.Pid)+" log", w.log())
 		}
+		Expect(race).To(BeFalse(), "the race detector found a data race in worker %d; its log is "+
+			"in the report", w.cmd.Process.Pid)
 	})
 	return w
 }

@@ -41,7 +41,10 @@ var _ = BeforeSuite(func() {
 		"Kafka broker; run them with `make test-integration` or `hack/with-kafka.sh go test ...`")
 
 	workerBinary = filepath.Join(GinkgoT().TempDir(), "worker")
-	build := exec.Command("go", "build", "-o", workerBinary, "github.com/eventpipe/eventpipe/cmd/worker")
+	// With the race detector: the worker's partitions, acknowledgements,
+	// changelog and metrics scrapes run concurrently, and these specs drive
+	// them all; startWorker fails a spec whose worker reports a race.
+	build := exec.Command("go", "build", "-race", "-o", workerBinary, "github.com/eventpipe/eventpipe/cmd/worker")
 	out, err := build.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), "build the worker: %s", out)
 	SetDefaultEventuallyPollingInterval(poll)
