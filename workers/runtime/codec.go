@@ -55,15 +55,13 @@ func decode(msg *sarama.ConsumerMessage) (cloudevents.Event, error) {
 	return *event, nil
 }
 
-// headerNames are the header keys of the binding as the binding's message
-// keys them (lower case), for the keys writers use.
+// headerNames maps the header keys writers usually send to the lower-case
+// key the binding's message files them under.
 var headerNames = func() map[string]string {
 	names := map[string]string{contentTypeHeader: contentTypeHeader, "Content-Type": contentTypeHeader,
 		"ce_" + partitionKeyExtension: "ce_" + partitionKeyExtension}
-	for _, v := range []spec.Version{spec.V1, spec.V03} {
-		for _, a := range v.Attributes() {
-			names["ce_"+a.Name()] = "ce_" + a.Name()
-		}
+	for _, key := range attributeKeys {
+		names[string(key)] = string(key)
 	}
 	return names
 }()
