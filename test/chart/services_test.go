@@ -7,32 +7,15 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/eventpipe/eventpipe/test/rendered"
 )
 
 const (
 	metricsService = "eventpipe-manager-metrics"
 	policyName     = "eventpipe-manager"
 )
-
-// serviceMonitor is the part of a Prometheus Operator ServiceMonitor the tests read.
-type serviceMonitor struct {
-	Metadata metav1.ObjectMeta `json:"metadata"`
-	Spec     struct {
-		Selector struct {
-			MatchLabels map[string]string `json:"matchLabels"`
-		} `json:"selector"`
-		Endpoints []struct {
-			Port      string `json:"port"`
-			Scheme    string `json:"scheme"`
-			Interval  string `json:"interval"`
-			TLSConfig *struct {
-				InsecureSkipVerify bool `json:"insecureSkipVerify"`
-			} `json:"tlsConfig"`
-		} `json:"endpoints"`
-	} `json:"spec"`
-}
 
 func TestMetricsService(t *testing.T) {
 	t.Parallel()
@@ -85,7 +68,7 @@ func TestServiceMonitor(t *testing.T) {
 	if len(monitors) != 1 {
 		t.Fatalf("ServiceMonitors = %v, want one", monitors)
 	}
-	var sm serviceMonitor
+	var sm rendered.ServiceMonitor
 	decodeLoose(t, monitors[0], &sm)
 	if len(sm.Spec.Endpoints) != 1 {
 		t.Fatalf("endpoints = %s, want one", monitors[0].Raw)

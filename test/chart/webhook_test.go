@@ -13,7 +13,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/eventpipe/eventpipe/test/rendered"
 )
 
 const (
@@ -23,28 +24,6 @@ const (
 	webhookDNSName    = webhookService + "." + namespace + ".svc"
 	injectCAFrom      = "cert-manager.io/inject-ca-from"
 )
-
-// certificate is the part of a cert-manager Certificate the tests read.
-type certificate struct {
-	Metadata metav1.ObjectMeta `json:"metadata"`
-	Spec     struct {
-		SecretName string   `json:"secretName"`
-		DNSNames   []string `json:"dnsNames"`
-		IssuerRef  struct {
-			Name  string `json:"name"`
-			Kind  string `json:"kind"`
-			Group string `json:"group"`
-		} `json:"issuerRef"`
-	} `json:"spec"`
-}
-
-// issuer is the part of a cert-manager Issuer the tests read.
-type issuer struct {
-	Metadata metav1.ObjectMeta `json:"metadata"`
-	Spec     struct {
-		SelfSigned *struct{} `json:"selfSigned"`
-	} `json:"spec"`
-}
 
 func TestWebhookOffByDefault(t *testing.T) {
 	t.Parallel()
@@ -202,7 +181,7 @@ func TestWebhookCertManager(t *testing.T) {
 				t.Fatalf("Issuers = %v; want the chart's own self-signed one: %v", issuers, tt.wantOwnCA)
 			}
 			if tt.wantOwnCA {
-				var iss issuer
+				var iss rendered.Issuer
 				decodeLoose(t, issuers[0], &iss)
 				if iss.Metadata.Name != tt.wantIssuer.name || iss.Spec.SelfSigned == nil {
 					t.Errorf("Issuer = %s, want self-signed %s", issuers[0].Raw, tt.wantIssuer.name)
@@ -213,7 +192,7 @@ func TestWebhookCertManager(t *testing.T) {
 			if len(certs) != 1 {
 				t.Fatalf("Certificates = %v, want one", certs)
 			}
-			var cert certificate
+			var cert rendered.Certificate
 			decodeLoose(t, certs[0], &cert)
 			if cert.Spec.SecretName != webhookSecret {
 				t.Errorf("Certificate secretName = %q, want %q (the Secret the pod mounts)", cert.Spec.SecretName, webhookSecret)

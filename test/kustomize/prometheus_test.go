@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eventpipe/eventpipe/test/rendered"
 )
@@ -17,26 +16,6 @@ const (
 	// tokenFile is where Prometheus finds its own ServiceAccount token.
 	tokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 )
-
-// serviceMonitor is the part of a Prometheus Operator ServiceMonitor the tests read.
-type serviceMonitor struct {
-	Metadata metav1.ObjectMeta `json:"metadata"`
-	Spec     struct {
-		Selector          metav1.LabelSelector `json:"selector"`
-		NamespaceSelector *struct {
-			MatchNames []string `json:"matchNames"`
-		} `json:"namespaceSelector"`
-		Endpoints []struct {
-			Port            string `json:"port"`
-			Scheme          string `json:"scheme"`
-			Path            string `json:"path"`
-			BearerTokenFile string `json:"bearerTokenFile"`
-			TLSConfig       *struct {
-				InsecureSkipVerify bool `json:"insecureSkipVerify"`
-			} `json:"tlsConfig"`
-		} `json:"endpoints"`
-	} `json:"spec"`
-}
 
 func TestServiceMonitor(t *testing.T) {
 	t.Parallel()
@@ -64,7 +43,7 @@ func TestServiceMonitor(t *testing.T) {
 			if len(monitors) != 1 {
 				t.Fatalf("ServiceMonitors = %v, want one", monitors)
 			}
-			var sm serviceMonitor
+			var sm rendered.ServiceMonitor
 			rendered.DecodeLoose(t, monitors[0], &sm)
 			svc := assertMonitorSelectsMetrics(t, m, &sm, tt.namespace)
 			assertEndpointMatchesManager(t, m, &sm, svc)
@@ -74,7 +53,9 @@ func TestServiceMonitor(t *testing.T) {
 
 // assertMonitorSelectsMetrics checks that the ServiceMonitor finds exactly the
 // metrics Service, by its labels and in its namespace, and returns it.
-func assertMonitorSelectsMetrics(t *testing.T, m rendered.Manifest, sm *serviceMonitor, ns string) corev1.Service {
+func assertMonitorSelectsMetrics(
+	t *testing.T, m rendered.Manifest, sm *rendered.ServiceMonitor, ns string,
+) corev1.Service {
 	t.Helper()
 	if len(sm.Spec.Selector.MatchExpressions) != 0 {
 		t.Errorf("ServiceMonitor selector has matchExpressions %v, want matchLabels only",
@@ -108,7 +89,7 @@ func assertMonitorSelectsMetrics(t *testing.T, m rendered.Manifest, sm *serviceM
 // serves metrics: the port is the metrics Service's and reaches the manager's
 // metrics port, and with --metrics-secure (the default) the scrape is HTTPS
 // with a bearer token the manager can review, and a reader role exists.
-func assertEndpointMatchesManager(t *testing.T, m rendered.Manifest, sm *serviceMonitor, svc corev1.Service) {
+func assertEndpointMatchesManager(t *testing.T, m rendered.Manifest, sm *rendered.ServiceMonitor, svc corev1.Service) {
 	t.Helper()
 	if len(sm.Spec.Endpoints) != 1 {
 		t.Fatalf("ServiceMonitor endpoints = %s, want one", rendered.ToYAML(sm.Spec.Endpoints))

@@ -9,7 +9,6 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/eventpipe/eventpipe/test/rendered"
 )
@@ -22,27 +21,6 @@ const (
 	defaultSecret = "eventpipe-webhook-tls"
 	injectCAFrom  = "cert-manager.io/inject-ca-from"
 )
-
-// certificate is the part of a cert-manager Certificate the tests read.
-type certificate struct {
-	Metadata metav1.ObjectMeta `json:"metadata"`
-	Spec     struct {
-		SecretName string   `json:"secretName"`
-		DNSNames   []string `json:"dnsNames"`
-		IssuerRef  struct {
-			Name string `json:"name"`
-			Kind string `json:"kind"`
-		} `json:"issuerRef"`
-	} `json:"spec"`
-}
-
-// issuer is the part of a cert-manager Issuer the tests read.
-type issuer struct {
-	Metadata metav1.ObjectMeta `json:"metadata"`
-	Spec     struct {
-		SelfSigned *struct{} `json:"selfSigned"`
-	} `json:"spec"`
-}
 
 // placeholders are the values in config/ that a replacement must overwrite;
 // one left in the output is a replacement that matched nothing.
@@ -226,13 +204,13 @@ func assertWebhookService(t *testing.T, m rendered.Manifest, ns string) corev1.S
 // assertCertificate checks the one Certificate: in the Service's namespace,
 // for the names the API server dials, from a self-signed Issuer rendered
 // beside it.
-func assertCertificate(t *testing.T, m rendered.Manifest, svc corev1.Service) certificate {
+func assertCertificate(t *testing.T, m rendered.Manifest, svc corev1.Service) rendered.Certificate {
 	t.Helper()
 	certs := m.OfKind("Certificate")
 	if len(certs) != 1 {
 		t.Fatalf("Certificates = %v, want one", certs)
 	}
-	var cert certificate
+	var cert rendered.Certificate
 	rendered.DecodeLoose(t, certs[0], &cert)
 	if cert.Metadata.Namespace != svc.Namespace {
 		t.Errorf("Certificate is in namespace %q, want the webhook Service's %q", cert.Metadata.Namespace, svc.Namespace)
@@ -251,7 +229,7 @@ func assertCertificate(t *testing.T, m rendered.Manifest, svc corev1.Service) ce
 	if !ok {
 		t.Fatalf("no Issuer %s rendered, which the Certificate names; got %v", cert.Spec.IssuerRef.Name, m.Names())
 	}
-	var iss issuer
+	var iss rendered.Issuer
 	rendered.DecodeLoose(t, o, &iss)
 	if iss.Metadata.Namespace != cert.Metadata.Namespace || iss.Spec.SelfSigned == nil {
 		t.Errorf("Issuer %s = %s, want a self-signed Issuer in namespace %s", o.Name, o.Raw, cert.Metadata.Namespace)
