@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/binding/format"
 	"github.com/cloudevents/sdk-go/v2/binding/spec"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
@@ -33,12 +35,13 @@ func (e *decodeError) Unwrap() error { return e.err }
 
 // decode reads a CloudEvent in binary or structured content mode.
 func decode(msg *sarama.ConsumerMessage) (cloudevents.Event, error) {
-	m := bindingMessage(msg)
-	if m.ReadEncoding() == binding.EncodingUnknown {
-		return cloudevents.Event{}, &decodeError{reason: ReasonNotCloudEvent,
-			err: errors.New("message has neither a CloudEvents content type nor a ce_specversion header")}
+	event, isV1, err := decodeBinaryV1(msg)
+	if !isV1 {
+		event, err = decodeWithBinding(msg)
 	}
-	event, err := binding.ToEvent(context.Background(), m)
+	if errors.Is(err, errNotCloudEvent) {
+		return cloudevents.Event{}, &decodeError{reason: ReasonNotCloudEvent, err: err}
+	}
 	if err != nil {
 		return cloudevents.Event{}, &decodeError{reason: ReasonInvalidCloudEvent,
 			err: fmt.Errorf("decode CloudEvent: %w", err)}
@@ -52,7 +55,141 @@ func decode(msg *sarama.ConsumerMessage) (cloudevents.Event, error) {
 			err: fmt.Errorf("data of event %s is declared %s but is not valid JSON",
 				event.ID(), event.DataContentType())}
 	}
-	return *event, nil
+	return event, nil
+}
+
+var errNotCloudEvent = errors.New("message has neither a CloudEvents content type nor a ce_specversion header")
+
+// decodeWithBinding reads a record through the kafka_sarama binding: the
+// structured content mode, and the binary mode of versions other than 1.0.
+func decodeWithBinding(msg *sarama.ConsumerMessage) (cloudevents.Event, error) {
+	m := bindingMessage(msg)
+	if m.ReadEncoding() == binding.EncodingUnknown {
+		return cloudevents.Event{}, errNotCloudEvent
+	}
+	e, err := binding.ToEvent(context.Background(), m)
+	if err != nil {
+		return cloudevents.Event{}, err
+	}
+	return *e, nil
+}
+
+// maxFastHeaders is the most headers decodeBinaryV1 keeps in place; a
+// record with more takes one allocation for them.
+const maxFastHeaders = 16
+
+// header is a record header with the key the binding files it under.
+type header struct {
+	key   string
+	raw   []byte
+	value string
+}
+
+// decodeBinaryV1 reads a record in binary content mode of CloudEvents 1.0,
+// what nearly every record is, the way the kafka_sarama binding reads it
+// (TestDecodeBinaryV1MatchesBinding and FuzzDecodeBinaryV1 hold it to that):
+// header keys compared lower-cased, the last of repeated keys taken,
+// content-type or ce_datacontenttype for datacontenttype, every other ce_
+// header an extension, each set through the event context's own setters, and
+// the value as the data without a copy. It differs in cost only: no map of
+// headers, one string for all header values instead of one each, and no
+// boxing of every value, which made the binding's path a quarter of the
+// worker's CPU time. isV1 is false, and nothing is decoded, when the record
+// is in another mode or version.
+func decodeBinaryV1(msg *sarama.ConsumerMessage) (e cloudevents.Event, isV1 bool, err error) {
+	var room [maxFastHeaders]header
+	hs := room[:0]
+	size := 0
+	for _, h := range msg.Headers {
+		hs = append(hs, header{key: headerKey(h.Key), raw: h.Value})
+		size += len(h.Value)
+	}
+	// One string holds every value; the headers' values are slices of it.
+	var values strings.Builder
+	values.Grow(size)
+	for _, h := range hs {
+		values.Write(h.raw)
+	}
+	all := values.String()
+	var contentType, specVersion string
+	for i, at := 0, 0; i < len(hs); i++ {
+		hs[i].value, at = all[at:at+len(hs[i].raw)], at+len(hs[i].raw)
+		switch hs[i].key {
+		case contentTypeHeader:
+			contentType = hs[i].value
+		case string(specVersionKey):
+			specVersion = hs[i].value
+		}
+	}
+	if specVersion != event.CloudEventsVersionV1 || format.Lookup(contentType) != nil {
+		return cloudevents.Event{}, false, nil
+	}
+
+	e = event.New(event.CloudEventsVersionV1)
+	ec := e.Context.(*event.EventContextV1)
+	for i, h := range hs {
+		if repeated(hs[i+1:], h.key) {
+			continue
+		}
+		if err := setV1(ec, h.key, h.value); err != nil {
+			return cloudevents.Event{}, true, err
+		}
+	}
+	if len(msg.Value) > 0 {
+		e.DataEncoded = msg.Value
+	}
+	return e, true, nil
+}
+
+// headerKey is a header's key lower-cased, without an allocation for the
+// keys writers usually send.
+func headerKey(k []byte) string {
+	if name, ok := headerNames[string(k)]; ok {
+		return name
+	}
+	return strings.ToLower(string(k))
+}
+
+// repeated reports whether key comes again in later headers, which then
+// override it.
+func repeated(later []header, key string) bool {
+	for _, h := range later {
+		if h.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// setV1 sets the attribute or extension a header carries, as the binding's
+// spec attributes and event builder set it.
+func setV1(ec *event.EventContextV1, key, v string) error {
+	switch key {
+	case string(specVersionKey):
+		return nil
+	case string(idKey):
+		return ec.SetID(v)
+	case string(sourceKey):
+		return ec.SetSource(v)
+	case string(typeKey):
+		return ec.SetType(v)
+	case string(subjectKey):
+		return ec.SetSubject(v)
+	case string(dataSchemaKey):
+		return ec.SetDataSchema(v)
+	case contentTypeHeader, "ce_datacontenttype":
+		return ec.SetDataContentType(v)
+	case string(timeKey):
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return fmt.Errorf("invalid value for time: %q: %w", v, err)
+		}
+		return ec.SetTime(t)
+	}
+	if name, ok := strings.CutPrefix(key, "ce_"); ok {
+		return ec.SetExtension(name, v)
+	}
+	return nil
 }
 
 // headerNames maps the header keys writers usually send to the lower-case
@@ -178,39 +315,65 @@ var (
 
 // writeV1 writes the headers and value of a v1.0 event straight from its
 // context: what binding.Write does with this writer, without copying every
-// extension into a new map and boxing every attribute on the way. Events of
-// other versions go through binding.Write.
+// extension into a new map and boxing every attribute on the way, and with
+// every header value and extension key in one buffer instead of one
+// allocation each. Events of other versions go through binding.Write.
 func (w *outputWriter) writeV1(ec *event.EventContextV1, data []byte) error {
-	w.Headers = make([]sarama.RecordHeader, 0, 8+len(ec.Extensions))
-	w.add(specVersionKey, event.CloudEventsVersionV1)
-	w.add(idKey, ec.ID)
-	w.add(sourceKey, ec.Source.String())
-	w.add(typeKey, ec.Type)
+	source := ec.Source.String()
+	size := len(event.CloudEventsVersionV1) + len(ec.ID) + len(source) + len(ec.Type) + 64
+	hw := headerWriter{headers: make([]sarama.RecordHeader, 0, 8+len(ec.Extensions)),
+		buf: make([]byte, 0, size)}
+	hw.add(specVersionKey, event.CloudEventsVersionV1)
+	hw.add(idKey, ec.ID)
+	hw.add(sourceKey, source)
+	hw.add(typeKey, ec.Type)
 	if ec.DataContentType != nil {
-		w.add(contentTypeKey, *ec.DataContentType)
+		hw.add(contentTypeKey, *ec.DataContentType)
 	}
 	if ec.DataSchema != nil {
-		w.add(dataSchemaKey, ec.DataSchema.String())
+		hw.add(dataSchemaKey, ec.DataSchema.String())
 	}
 	if ec.Subject != nil {
-		w.add(subjectKey, *ec.Subject)
+		hw.add(subjectKey, *ec.Subject)
 	}
 	if ec.Time != nil {
-		w.add(timeKey, ec.Time.String())
+		hw.add(timeKey, ec.Time.String())
 	}
 	for name, value := range ec.Extensions {
-		if err := w.SetExtension(name, value); err != nil {
+		if value == nil {
+			continue
+		}
+		s, err := types.Format(value)
+		if err != nil {
 			return err
 		}
+		hw.add(hw.bytes("ce_", name), s)
 	}
+	w.Headers = hw.headers
 	if len(data) > 0 {
 		w.Value = sarama.ByteEncoder(data)
 	}
 	return nil
 }
 
-func (w *outputWriter) add(key []byte, value string) {
-	w.Headers = append(w.Headers, sarama.RecordHeader{Key: key, Value: []byte(value)})
+// headerWriter appends headers whose values, and keys of its own, are
+// slices of one growing buffer.
+type headerWriter struct {
+	headers []sarama.RecordHeader
+	buf     []byte
+}
+
+func (hw *headerWriter) add(key []byte, value string) {
+	hw.headers = append(hw.headers, sarama.RecordHeader{Key: key, Value: hw.bytes("", value)})
+}
+
+// bytes appends a and b to the buffer and returns them as one slice of it.
+// The slice's capacity ends with it, so nothing appended to it could reach
+// the next one; a buffer that grows leaves the earlier slices in the old one.
+func (hw *headerWriter) bytes(a, b string) []byte {
+	start := len(hw.buf)
+	hw.buf = append(append(hw.buf, a...), b...)
+	return hw.buf[start:len(hw.buf):len(hw.buf)]
 }
 
 // outputHeaders is room for the required attributes, time, subject,
@@ -251,7 +414,7 @@ func (w *outputWriter) header(key []byte, value any) error {
 	if err != nil {
 		return err
 	}
-	w.add(key, s)
+	w.Headers = append(w.Headers, sarama.RecordHeader{Key: key, Value: []byte(s)})
 	return nil
 }
 

@@ -73,8 +73,10 @@ func (r *Runner) handleBatch(
 	done := make([]handled, 0, len(batch))
 	result := outcomeDone
 	var stopped handled
+	// An event in flight is finished even when a shutdown ends the session.
+	procCtx := context.WithoutCancel(ctx)
 	for _, msg := range batch {
-		h, out := r.processOne(ctx, session, commit.dedup(), msg)
+		h, out := r.processOne(procCtx, session, commit.dedup(), msg)
 		h.read = read
 		if out != outcomeDone {
 			result, stopped = out, h
@@ -188,20 +190,19 @@ func (r *Runner) processOne(
 
 // processWithRetries calls the processor until it succeeds, fails for good,
 // runs out of attempts or the session ends. A non-nil deadLetter means the
-// event must be dead-lettered.
+// event must be dead-lettered. ctx is the batch's, which a shutdown does not
+// cancel.
 func (r *Runner) processWithRetries(
 	ctx context.Context,
 	session sarama.ConsumerGroupSession,
 	event cloudevents.Event,
 ) ([]processor.Output, int, *deadLetter, outcome) {
 	maxAttempts := r.opts.Worker.Delivery.MaxAttempts
-	// An event in flight is finished even when a shutdown ends the session.
-	procCtx := context.WithoutCancel(ctx)
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			r.metrics.inRetried.Inc()
 		}
-		outs, err := r.opts.Processor.Process(procCtx, event)
+		outs, err := r.opts.Processor.Process(ctx, event)
 		if err == nil {
 			return outs, attempt, nil, outcomeDone
 		}
