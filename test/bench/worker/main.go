@@ -60,6 +60,15 @@ type result struct {
 	// rssKiB and hwmKiB are the worker's VmRSS at steady state and its VmHWM
 	// (peak); 0 when not measured (the baseline runs in this process).
 	rssKiB, hwmKiB int64
+	// cpuPerEvent is the worker's CPU time over the events it handled in
+	// both parts of the run; 0 when not measured.
+	cpuPerEvent time.Duration
+	// brokerCPUPerEvent is the broker's CPU time over the run's events, when
+	// the broker is the one hack/with-kafka.sh started; 0 otherwise.
+	brokerCPUPerEvent time.Duration
+	// busy is the share of the machine's CPU time in use while the latencies
+	// were measured.
+	busy float64
 }
 
 func main() {
@@ -113,8 +122,9 @@ func main() {
 			if err != nil {
 				fail(fmt.Errorf("%s: %w", s, err))
 			}
-			fmt.Printf("  %-12s %8.0f events/s  half-peak %6.0f/s p50 %-8v p99 %-8v rss %s hwm %s\n",
-				r.name, r.rate, r.halfRate, r.p50, r.p99, kib(r.rssKiB), kib(r.hwmKiB))
+			fmt.Printf("  %-12s %8.0f events/s  half-peak %6.0f/s p50 %-8v p99 %-8v machine busy %3.0f%% "+
+				"rss %s hwm %s CPU per event: worker %v broker %v\n", r.name, r.rate, r.halfRate, r.p50, r.p99,
+				100*r.busy, kib(r.rssKiB), kib(r.hwmKiB), r.cpuPerEvent, r.brokerCPUPerEvent)
 			results = append(results, r)
 		}
 		if *rounds > 1 {
@@ -151,18 +161,21 @@ func printTable(results []result) {
 
 func printRows(rows []result) {
 	fmt.Println()
-	fmt.Printf("%-12s %10s %7s %12s %9s %9s %10s %10s\n", "pipe", "events/s", "ratio",
-		"half-peak/s", "p50", "p99", "VmRSS", "VmHWM")
+	fmt.Printf("%-12s %10s %7s %12s %9s %9s %5s %10s %10s %10s %10s\n", "pipe", "events/s", "ratio",
+		"half-peak/s", "p50", "p99", "busy", "VmRSS", "VmHWM", "CPU/event", "broker/ev")
 	for _, r := range rows {
 		ratio := "-"
 		if r.ratio > 0 {
 			ratio = fmt.Sprintf("%.2f", r.ratio)
 		}
-		fmt.Printf("%-12s %10.0f %7s %12.0f %9v %9v %10s %10s\n", r.name, r.rate, ratio, r.halfRate,
-			r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), kib(r.rssKiB), kib(r.hwmKiB))
+		fmt.Printf("%-12s %10.0f %7s %12.0f %9v %9v %4.0f%% %10s %10s %10s %10s\n", r.name, r.rate, ratio,
+			r.halfRate, r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), 100*r.busy,
+			kib(r.rssKiB), kib(r.hwmKiB), perEvent(r.cpuPerEvent), perEvent(r.brokerCPUPerEvent))
 	}
 	fmt.Println("aims: AtLeastOnce ratio >= 0.70, ExactlyOnce >= 0.40, p99 < 50ms at half peak, " +
 		"worker memory < 100 MiB at steady state (VmRSS)")
+	fmt.Println("busy: share of the machine's CPU in use while the latencies were measured; " +
+		"CPU/event and broker/ev: CPU time of the worker and of the broker per event of the run")
 }
 
 // printMedians prints, per pipe, the median of every column over the rounds.
@@ -181,6 +194,13 @@ func printMedians(rounds [][]result) {
 			p99:      time.Duration(median(col, func(r result) float64 { return float64(r.p99) })),
 			rssKiB:   int64(median(col, func(r result) float64 { return float64(r.rssKiB) })),
 			hwmKiB:   int64(median(col, func(r result) float64 { return float64(r.hwmKiB) })),
+			cpuPerEvent: time.Duration(median(col, func(r result) float64 {
+				return float64(r.cpuPerEvent)
+			})),
+			brokerCPUPerEvent: time.Duration(median(col, func(r result) float64 {
+				return float64(r.brokerCPUPerEvent)
+			})),
+			busy: median(col, func(r result) float64 { return r.busy }),
 		})
 	}
 	printRows(rows)
@@ -196,6 +216,13 @@ func median(rs []result, f func(result) float64) float64 {
 	return vs[len(vs)/2]
 }
 
+func perEvent(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return d.Round(100 * time.Nanosecond).String()
+}
+
 func kib(v int64) string {
 	if v == 0 {
 		return "-"
@@ -205,6 +232,8 @@ func kib(v int64) string {
 
 // run measures one pipe: preload, drain at peak, then half of the peak.
 func run(o options, scenario, dir string) (result, error) {
+	broker := brokerPID()
+	brokerCPU := cpuTime(broker)
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	in, out, dlq := "bench.in."+suffix, "bench.out."+suffix, "bench.dlq."+suffix
 	if err := createTopics(o, in, out, dlq); err != nil {
@@ -243,16 +272,21 @@ func run(o options, scenario, dir string) (result, error) {
 	if o.steadyRate > 0 {
 		r.halfRate = o.steadyRate
 	}
-	n, err := paced(producer, o, in, r.halfRate, reader.reset)
+	load, err := paced(producer, o, in, r.halfRate, reader.reset)
 	if err != nil {
 		return result{}, err
 	}
-	if _, _, err := reader.wait(n, o.timeout); err != nil {
+	r.busy = load.busy
+	if _, _, err := reader.wait(load.counted, o.timeout); err != nil {
 		return result{}, fmt.Errorf("half-peak run: %w", err)
 	}
 	r.p50, r.p99 = reader.percentiles()
 	if pid > 0 {
 		r.rssKiB, r.hwmKiB = memory(pid)
+		r.cpuPerEvent = cpuTime(pid) / time.Duration(o.events+load.sent)
+	}
+	if broker > 0 {
+		r.brokerCPUPerEvent = (cpuTime(broker) - brokerCPU) / time.Duration(o.events+load.sent)
 	}
 	return r, nil
 }
@@ -395,15 +429,23 @@ func preload(p sarama.AsyncProducer, o options, topic string) error {
 	return send(p, topic, "peak", o.events, o.size)
 }
 
-// paced produces at rate events/s for o.settle and then o.steady, and
-// returns how many it sent in the second part; at the turn it calls measure
-// with the time from which events count. Each event is sent when its turn on
-// an even schedule comes, checked every millisecond, so the load arrives in
-// bursts of at most a millisecond's worth.
-func paced(p sarama.AsyncProducer, o options, topic string, rate float64, measure func(time.Time)) (int, error) {
+// pacing is what a paced load did: the events sent after the settling
+// time, which count, the events sent in all, and the share of the machine's
+// CPU time that was busy while the counted ones were sent.
+type pacing struct {
+	counted, sent int
+	busy          float64
+}
+
+// paced produces at rate events/s for o.settle and then o.steady; at the
+// start it calls measure with the time from which events count. Each event
+// is sent when its turn on an even schedule comes, checked every
+// millisecond, so the load arrives in bursts of at most a millisecond's
+// worth.
+func paced(p sarama.AsyncProducer, o options, topic string, rate float64, measure func(time.Time)) (pacing, error) {
 	t, err := newTemplate(topic, o.size)
 	if err != nil {
-		return 0, err
+		return pacing{}, err
 	}
 	ticker := time.NewTicker(time.Millisecond)
 	defer ticker.Stop()
@@ -426,14 +468,18 @@ func paced(p sarama.AsyncProducer, o options, topic string, rate float64, measur
 	}()
 	start := time.Now()
 	measure(start.Add(o.settle))
+	var from cpuSample
 	for sent < total {
 		<-ticker.C
 		due := min(total, int(time.Since(start).Seconds()*rate))
+		if sent < settling && due >= settling {
+			from = machineCPU()
+		}
 		for ; sent < due; sent++ {
 			p.Input() <- t.message("half-" + strconv.Itoa(sent))
 		}
 	}
-	return total - settling, <-acks
+	return pacing{counted: total - settling, sent: total, busy: machineCPU().busySince(from)}, <-acks
 }
 
 // memory returns VmRSS and VmHWM of a process in KiB, 0 when unreadable.
