@@ -108,6 +108,7 @@ var _ = Describe("Consumer", func() {
 			c := newConsumer(ns, "router", func(c *eventpipev1alpha1.Consumer) {
 				c.Spec.Replicas = ptr.To[int32](2)
 				c.Spec.Delivery.Guarantee = eventpipev1alpha1.DeliveryIdempotent
+				c.Spec.Delivery.DedupMaxKeys = ptr.To[int64](200000)
 				c.Spec.Settings = &apiextensionsv1.JSON{Raw: []byte(`{"routes":{"com.example.order.*":"out"}}`)}
 				c.Spec.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}
 			})
@@ -153,6 +154,7 @@ var _ = Describe("Consumer", func() {
 			Expect(wc.Delivery.Guarantee).To(Equal(workerconfig.Idempotent))
 			Expect(wc.Delivery.MaxAttempts).To(Equal(5))
 			Expect(wc.DedupTopic).To(Equal(ns + ".router.dedup"))
+			Expect(wc.Delivery.DedupMaxKeys).To(BeEquivalentTo(200000))
 			Expect(string(wc.Settings)).To(MatchJSON(`{"routes":{"com.example.order.*":"out"}}`))
 			Expect(wc.Validate()).To(Succeed())
 

@@ -68,6 +68,9 @@ func workerConfig(c *eventpipev1alpha1.Consumer, topics consumerTopics) workerco
 	if d.DedupTTL != nil {
 		w.Delivery.DedupTTL = workerconfig.Duration{Duration: d.DedupTTL.Duration}
 	}
+	if d.DedupMaxKeys != nil {
+		w.Delivery.DedupMaxKeys = *d.DedupMaxKeys
+	}
 	if d.Guarantee == eventpipev1alpha1.DeliveryIdempotent {
 		w.DedupTopic = c.EffectiveConsumerGroup() + ".dedup"
 	}

@@ -85,6 +85,16 @@ type Delivery struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="dedupTTL must be a positive duration such as 24h"
 	DedupTTL *metav1.Duration `json:"dedupTTL,omitempty"`
+
+	// dedupMaxKeys bounds how many event ids a worker remembers with the
+	// Idempotent guarantee, about 35 bytes each. When the bound is reached the
+	// ids nearest their expiry are forgotten first: the dedup window becomes
+	// shorter than dedupTTL, and the worker says so in its log and metrics,
+	// rather than run out of memory. Default: as many as a quarter of the
+	// worker container's memory limit holds; no bound without a memory limit.
+	// +kubebuilder:validation:Minimum=1000
+	// +optional
+	DedupMaxKeys *int64 `json:"dedupMaxKeys,omitempty"`
 }
 
 // ConsumerSpec is the desired state of a Consumer: a worker Deployment that

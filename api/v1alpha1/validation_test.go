@@ -339,6 +339,14 @@ var _ = Describe("Consumer validation", func() {
 		)
 	})
 
+	Context("when delivery.dedupMaxKeys is below 1000", func() {
+		It("should refuse the Consumer, naming the field", func(ctx SpecContext) {
+			c := withField(consumer(nil), int64(999), "spec", "delivery", "dedupMaxKeys")
+			expectInvalid(k8sClient.Create(ctx, c), "spec.delivery.dedupMaxKeys",
+				"should be greater than or equal to 1000")
+		})
+	})
+
 	Context("when delivery.guarantee is unknown", func() {
 		It("should refuse the Consumer, naming the field", func(ctx SpecContext) {
 			c := consumer(func(spec *eventpipev1alpha1.ConsumerSpec) {

@@ -61,7 +61,8 @@ func run() error {
 	flag.Parse()
 	logger := zap.New(zap.UseFlagOptions(&zapOpts))
 	ctrl.SetLogger(logger)
-	if err := applyMemoryLimit(logger); err != nil {
+	memoryLimit, err := applyMemoryLimit(logger)
+	if err != nil {
 		return err
 	}
 
@@ -69,6 +70,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	boundDedupStore(logger, &opts.Worker.Delivery, memoryLimit)
 	opts.HealthAddr, opts.MetricsAddr = healthAddr, metricsAddr
 	runner, err := runtime.New(opts)
 	if err != nil {
@@ -107,22 +109,49 @@ func run() error {
 const memoryLimitShare = 0.9
 
 // applyMemoryLimit sets the Go runtime's soft memory limit from the limit
-// the manager passes in EVENTPIPE_MEMORY_LIMIT. GOMEMLIMIT, when set, is the
-// user's own choice and wins.
-func applyMemoryLimit(logger logr.Logger) error {
+// the manager passes in EVENTPIPE_MEMORY_LIMIT, and returns that limit, 0
+// without one. GOMEMLIMIT, when set, is the user's own choice and wins.
+func applyMemoryLimit(logger logr.Logger) (int64, error) {
 	v, ok := os.LookupEnv(config.MemoryLimitEnv)
-	if !ok || os.Getenv("GOMEMLIMIT") != "" {
-		return nil
+	if !ok {
+		return 0, nil
 	}
 	limit, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || limit <= 0 {
-		return fmt.Errorf("%s=%q: want the container's memory limit in bytes", config.MemoryLimitEnv, v)
+		return 0, fmt.Errorf("%s=%q: want the container's memory limit in bytes", config.MemoryLimitEnv, v)
+	}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return limit, nil
 	}
 	soft := int64(float64(limit) * memoryLimitShare)
 	debug.SetMemoryLimit(soft)
 	logger.Info("Keeping the heap under the container's memory limit", "limitBytes", limit,
 		"softLimitBytes", soft)
-	return nil
+	return limit, nil
+}
+
+// The dedup store's default bound: the keys a quarter of the memory limit
+// holds, at a little more than the 35 bytes a key was measured to take
+// (BenchmarkDedupStoreBytesPerKey), for the map's growth.
+const (
+	dedupMemoryShare = 0.25
+	dedupKeyBytes    = 40
+)
+
+// boundDedupStore gives an Idempotent worker without dedupMaxKeys the bound
+// its memory limit allows; without a limit the store stays unbounded.
+func boundDedupStore(logger logr.Logger, d *config.Delivery, memoryLimit int64) {
+	if d.Guarantee != config.Idempotent || d.DedupMaxKeys > 0 {
+		return
+	}
+	if memoryLimit == 0 {
+		logger.Info("The dedup store is unbounded: neither dedupMaxKeys nor a memory limit is set; "+
+			"it holds about 35 bytes per event of the dedup TTL", "dedupTTL", d.DedupTTL.String())
+		return
+	}
+	d.DedupMaxKeys = int64(float64(memoryLimit) * dedupMemoryShare / dedupKeyBytes)
+	logger.Info("Bounding the dedup store by the memory limit", "dedupMaxKeys", d.DedupMaxKeys,
+		"limitBytes", memoryLimit)
 }
 
 // options loads and checks everything the worker needs before it connects.

@@ -16,7 +16,7 @@ func TestApplyMemoryLimit(t *testing.T) {
 		name      string
 		env       string
 		gomemlim  string
-		wantLimit int64
+		wantLimit int64 // the soft limit set
 		wantErr   bool
 	}{
 		{name: "container limit", env: "268435456", wantLimit: 241591910},
@@ -29,12 +29,41 @@ func TestApplyMemoryLimit(t *testing.T) {
 			debug.SetMemoryLimit(math.MaxInt64)
 			t.Setenv(config.MemoryLimitEnv, tt.env)
 			t.Setenv("GOMEMLIMIT", tt.gomemlim)
-			err := applyMemoryLimit(logr.Discard())
+			limit, err := applyMemoryLimit(logr.Discard())
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("applyMemoryLimit() error = %v, want error %v", err, tt.wantErr)
 			}
+			if !tt.wantErr && limit != 268435456 {
+				t.Errorf("applyMemoryLimit() = %d, want the container's limit 268435456", limit)
+			}
 			if got := debug.SetMemoryLimit(-1); got != tt.wantLimit {
 				t.Errorf("memory limit = %d, want %d", got, tt.wantLimit)
+			}
+		})
+	}
+}
+
+func TestBoundDedupStore(t *testing.T) {
+	tests := []struct {
+		name        string
+		delivery    config.Delivery
+		memoryLimit int64
+		want        int64
+	}{
+		{name: "from the memory limit", delivery: config.Delivery{Guarantee: config.Idempotent},
+			memoryLimit: 256 << 20, want: 256 << 20 / 4 / 40},
+		{name: "dedupMaxKeys wins", delivery: config.Delivery{Guarantee: config.Idempotent, DedupMaxKeys: 5000},
+			memoryLimit: 256 << 20, want: 5000},
+		{name: "no memory limit: unbounded", delivery: config.Delivery{Guarantee: config.Idempotent}},
+		{name: "no dedup store", delivery: config.Delivery{Guarantee: config.AtLeastOnce},
+			memoryLimit: 256 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := tt.delivery
+			boundDedupStore(logr.Discard(), &d, tt.memoryLimit)
+			if d.DedupMaxKeys != tt.want {
+				t.Errorf("dedupMaxKeys = %d, want %d", d.DedupMaxKeys, tt.want)
 			}
 		})
 	}

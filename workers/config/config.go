@@ -86,6 +86,9 @@ type Delivery struct {
 	BackoffMax Duration `json:"backoffMax"`
 	// DedupTTL is how long an event id is remembered (Idempotent).
 	DedupTTL Duration `json:"dedupTTL"`
+	// DedupMaxKeys bounds the event ids a worker remembers (Idempotent); 0
+	// leaves the bound to the worker's memory limit, or to none without one.
+	DedupMaxKeys int64 `json:"dedupMaxKeys,omitempty"`
 }
 
 // Worker is the configuration of one Consumer's workers.
@@ -185,6 +188,9 @@ func (w Worker) Validate() error {
 	}
 	if w.Delivery.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("delivery.maxAttempts %d is below 1", w.Delivery.MaxAttempts))
+	}
+	if w.Delivery.DedupMaxKeys < 0 {
+		errs = append(errs, fmt.Errorf("delivery.dedupMaxKeys %d is negative", w.Delivery.DedupMaxKeys))
 	}
 	if w.Delivery.BackoffInitial.Duration > w.Delivery.BackoffMax.Duration {
 		errs = append(errs, errors.New("delivery.backoffInitial is longer than delivery.backoffMax"))

@@ -203,4 +203,40 @@ var _ = Describe("The worker", func() {
 			Expect(committed(p.cfg.ConsumerGroup, p.in, p.partitions)).To(BeNumerically("==", 30))
 		})
 	})
+
+	Context("when an Idempotent worker's dedup store reaches dedupMaxKeys", func() {
+		It("should forget the oldest ids, count them, lose no event and still catch recent duplicates", func() {
+			p := newPipeline(1, config.Idempotent, true)
+			p.cfg.Delivery.DedupMaxKeys = 1000
+			prod := newProducer()
+			out := collect(p.out, false, false)
+			produceEvents(prod, p.in, "b", 0, 3000, p.partitions)
+			w := startWorker(p.cfg)
+			waitDistinct(out, 3000)
+			Eventually(func(g Gomega) {
+				g.Expect(committed(p.cfg.ConsumerGroup, p.in, p.partitions)).To(BeNumerically("==", 3000))
+			}).WithTimeout(flowTimeout).Should(Succeed())
+
+			body, err := w.metrics()
+			Expect(err).NotTo(HaveOccurred())
+			held := metricValue(body, "eventpipe_worker_dedup_keys")
+			Expect(held).To(BeNumerically("<=", 1000))
+			Expect(held).To(BeNumerically(">=", 900))
+			Expect(metricValue(body, "eventpipe_worker_dedup_keys_evicted_total")).To(Equal(3000 - held))
+			Expect(w.log()).To(ContainSubstring("Dedup store at its bound"))
+
+			// The newest ids are within the window left; the oldest are not.
+			produceEvents(prod, p.in, "b", 2500, 3000, p.partitions)
+			produceEvents(prod, p.in, "b", 0, 10, p.partitions)
+			Eventually(func(g Gomega) {
+				g.Expect(committed(p.cfg.ConsumerGroup, p.in, p.partitions)).To(BeNumerically("==", 3510))
+			}).WithTimeout(flowTimeout).Should(Succeed())
+			for i := 2500; i < 3000; i++ {
+				Expect(out.count(fmt.Sprintf("b-%d", i))).To(Equal(1), "outputs of b-%d, a recent duplicate", i)
+			}
+			for i := range 10 {
+				Expect(out.count(fmt.Sprintf("b-%d", i))).To(Equal(2), "outputs of b-%d, forgotten", i)
+			}
+		})
+	})
 })

@@ -43,8 +43,13 @@ type changelog struct {
 	client     sarama.Client
 	producer   sarama.SyncProducer
 
-	mu     sync.Mutex
-	stores map[int32]*dedupStore // by input partition
+	// maxKeys bounds the keys of all stores together, 0 for no bound; each
+	// store of an assignment gets an even share.
+	maxKeys int64
+
+	mu       sync.Mutex
+	stores   map[int32]*dedupStore // by input partition
+	storeMax int                   // the share of maxKeys of each store
 }
 
 // openChangelog connects to the dedup changelog, creating the topic when it
@@ -59,7 +64,7 @@ func openChangelog(ctx context.Context, kc kafka.Config, w config.Worker) (*chan
 		return nil, fmt.Errorf("connect for dedup changelog: %w", err)
 	}
 	c := &changelog{topic: w.DedupTopic, group: w.ConsumerGroup, ttl: w.Delivery.DedupTTL.Duration,
-		client: client, stores: map[int32]*dedupStore{}}
+		maxKeys: w.Delivery.DedupMaxKeys, client: client, stores: map[int32]*dedupStore{}}
 	if err := c.ensureTopic(ctx, w.InputTopic); err != nil {
 		_ = client.Close()
 		return nil, err
@@ -139,7 +144,7 @@ func (c *changelog) store(input int32) *dedupStore {
 	defer c.mu.Unlock()
 	s, ok := c.stores[input]
 	if !ok {
-		s = newDedupStore()
+		s = newDedupStore(c.storeMax)
 		c.stores[input] = s
 	}
 	return s
@@ -159,9 +164,19 @@ func (c *changelog) keys() int {
 	return n
 }
 
-// load replaces the stores of the given input partitions with what the
-// changelog holds for them.
+// load replaces the stores with those of the given input partitions, the
+// ones assigned, as the changelog holds them; each gets an even share of
+// maxKeys.
 func (c *changelog) load(ctx context.Context, inputs []int32) error {
+	perStore := 0
+	if c.maxKeys > 0 {
+		perStore = int(c.maxKeys / int64(max(len(inputs), 1)))
+	}
+	c.mu.Lock()
+	c.storeMax = perStore
+	// A partition assigned again later is loaded again.
+	clear(c.stores)
+	c.mu.Unlock()
 	consumer, err := sarama.NewConsumerFromClient(c.client)
 	if err != nil {
 		return fmt.Errorf("create changelog consumer: %w", err)
@@ -169,7 +184,7 @@ func (c *changelog) load(ctx context.Context, inputs []int32) error {
 	defer func() { _ = consumer.Close() }()
 	for _, input := range inputs {
 		start := time.Now()
-		s, err := c.read(ctx, consumer, c.partitionOf(input))
+		s, forgot, err := c.read(ctx, consumer, c.partitionOf(input), perStore)
 		if err != nil {
 			return err
 		}
@@ -177,28 +192,33 @@ func (c *changelog) load(ctx context.Context, inputs []int32) error {
 		c.stores[input] = s
 		c.mu.Unlock()
 		log.FromContext(ctx).Info("Loaded dedup changelog", "partition", input,
-			"changelogPartition", c.partitionOf(input), "keys", s.len(),
-			"took", time.Since(start).Round(time.Millisecond).String())
+			"changelogPartition", c.partitionOf(input), "keys", s.len(), "maxKeys", perStore,
+			"forgottenAtTheBound", forgot, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	return nil
 }
 
-func (c *changelog) read(ctx context.Context, consumer sarama.Consumer, partition int32) (*dedupStore, error) {
-	s := newDedupStore()
+// read loads one changelog partition into a store of at most maxKeys keys,
+// and says how many keys the bound made it forget.
+func (c *changelog) read(
+	ctx context.Context, consumer sarama.Consumer, partition int32, maxKeys int,
+) (*dedupStore, int, error) {
+	s := newDedupStore(maxKeys)
+	forgot := 0
 	oldest, err := c.client.GetOffset(c.topic, partition, sarama.OffsetOldest)
 	if err != nil {
-		return nil, fmt.Errorf("read oldest offset of %s/%d: %w", c.topic, partition, err)
+		return nil, 0, fmt.Errorf("read oldest offset of %s/%d: %w", c.topic, partition, err)
 	}
 	newest, err := c.client.GetOffset(c.topic, partition, sarama.OffsetNewest)
 	if err != nil {
-		return nil, fmt.Errorf("read newest offset of %s/%d: %w", c.topic, partition, err)
+		return nil, 0, fmt.Errorf("read newest offset of %s/%d: %w", c.topic, partition, err)
 	}
 	if newest <= oldest {
-		return s, nil
+		return s, forgot, nil
 	}
 	pc, err := consumer.ConsumePartition(c.topic, partition, oldest)
 	if err != nil {
-		return nil, fmt.Errorf("consume %s/%d: %w", c.topic, partition, err)
+		return nil, 0, fmt.Errorf("consume %s/%d: %w", c.topic, partition, err)
 	}
 	defer func() { _ = pc.Close() }()
 	prefix := strconv.Quote(c.group) + "|"
@@ -208,34 +228,34 @@ func (c *changelog) read(ctx context.Context, consumer sarama.Consumer, partitio
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		case <-timeout.C:
-			return nil, fmt.Errorf("read %s/%d: not done after %v", c.topic, partition,
+			return nil, 0, fmt.Errorf("read %s/%d: not done after %v", c.topic, partition,
 				changelogLoadTimeout)
 		case err := <-pc.Errors():
-			return nil, fmt.Errorf("read %s/%d: %w", c.topic, partition, err)
+			return nil, 0, fmt.Errorf("read %s/%d: %w", c.topic, partition, err)
 		case msg := <-pc.Messages():
 			key := string(msg.Key)
 			if strings.HasPrefix(key, prefix) {
-				c.apply(s, key, msg.Value, now)
+				forgot += c.apply(s, key, msg.Value, now).keys
 			}
 			if msg.Offset >= newest-1 {
-				return s, nil
+				return s, forgot, nil
 			}
 		}
 	}
 }
 
-func (c *changelog) apply(s *dedupStore, key string, value []byte, now time.Time) {
+func (c *changelog) apply(s *dedupStore, key string, value []byte, now time.Time) eviction {
 	if value == nil {
 		s.forget(key)
-		return
+		return eviction{}
 	}
 	expiry, err := parseExpiry(value)
 	if err != nil || !now.Before(expiry) {
-		return
+		return eviction{}
 	}
-	s.record(key, expiry, now)
+	return s.record(key, expiry, now)
 }
 
 // write records keys of an input partition, waiting for the acknowledgements.

@@ -20,6 +20,7 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	lag          *prometheus.GaugeVec
 	writeFailed  *prometheus.CounterVec
+	dedupEvicted prometheus.Counter
 
 	// The series of the input topic, resolved once: the label lookup per
 	// event would otherwise cost a hash of the labels each time.
@@ -54,13 +55,18 @@ func newMetrics(topic string, dedupKeys func() float64) *metrics {
 		writeFailed: counter("output_write_failures_total",
 			"Batches whose outputs (or transaction) the brokers refused; the partition holds "+
 				"before the batch and writes it again.", "topic"),
+		dedupEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "eventpipe", Subsystem: "worker", Name: "dedup_keys_evicted_total",
+			Help: "Event keys the dedup store forgot before their expiry to stay within " +
+				"dedupMaxKeys; while it grows, duplicates older than the shortened window pass.",
+		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "eventpipe", Subsystem: "worker", Name: "partition_lag",
 			Help: "Events between the last one handled and the partition's high water mark.",
 		}, []string{"topic", "partition"}),
 	}
 	m.registry.MustRegister(m.consumed, m.processed, m.failed, m.deadLettered, m.retried,
-		m.duplicates, m.latency, m.lag, m.writeFailed,
+		m.duplicates, m.latency, m.lag, m.writeFailed, m.dedupEvicted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if dedupKeys != nil {
 		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

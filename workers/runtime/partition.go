@@ -183,9 +183,24 @@ func (r *Runner) processOne(
 			attempts: attempts})
 	}
 	if out == outcomeDone && store != nil {
-		store.record(h.dedupKey, now.Add(r.opts.Worker.Delivery.DedupTTL.Duration), now)
+		ttl := r.opts.Worker.Delivery.DedupTTL.Duration
+		if ev := store.record(h.dedupKey, now.Add(ttl), now); ev.keys > 0 {
+			r.reportEviction(ctx, ev, ttl, now)
+		}
 	}
 	return h, out
+}
+
+// reportEviction tells that the dedup store of a partition reached its
+// bound and forgot the keys nearest expiry: duplicates of events older than
+// the window left are no longer caught.
+func (r *Runner) reportEviction(ctx context.Context, ev eviction, ttl time.Duration, now time.Time) {
+	r.metrics.dedupEvicted.Add(float64(ev.keys))
+	window := max(ttl-ev.before.Sub(now), 0)
+	log.FromContext(ctx).Info("Dedup store at its bound: forgot the event ids nearest expiry; "+
+		"raise delivery.dedupMaxKeys (and the memory limit) or lower dedupTTL to keep the whole window",
+		"forgotten", ev.keys, "dedupMaxKeys", r.opts.Worker.Delivery.DedupMaxKeys,
+		"dedupTTL", ttl.String(), "windowLeft", window.Round(time.Second).String())
 }
 
 // processWithRetries calls the processor until it succeeds, fails for good,
