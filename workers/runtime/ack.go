@@ -30,32 +30,57 @@ type flight struct {
 	// next is the offset to mark once the batch is safe: the one after its
 	// last event.
 	next int64
+	// state says who writes the outputs, under the acker's gate.
+	state flightState
 
 	mu      sync.Mutex
 	pending int
 	err     error
-	acked   chan struct{} // closed when every output is acknowledged or failed
+	failed  []*sarama.ProducerMessage // the outputs the producer gave up on
+	acked   chan struct{}             // closed when every output is acknowledged or failed
 }
 
+// flightState is whether a batch's outputs were handed to the producer and
+// by whom.
+type flightState int
+
+const (
+	// flightQueued: commit has queued the batch but not written it yet.
+	flightQueued flightState = iota
+	// flightSent: commit wrote the outputs.
+	flightSent
+	// flightLeft: the acker was rewriting earlier batches, so commit left
+	// the outputs for it to write, in order, after those.
+	flightLeft
+)
+
 func newFlight(events []handled, outputs int) *flight {
-	f := &flight{events: events, next: events[len(events)-1].msg.Offset + 1,
-		pending: outputs, acked: make(chan struct{})}
+	f := &flight{events: events, next: events[len(events)-1].msg.Offset + 1}
 	for _, h := range events {
 		if h.dedupKey != "" {
 			f.keys = append(f.keys, h.dedupKey)
 		}
 	}
-	if outputs == 0 {
-		close(f.acked)
-	}
+	f.expect(outputs)
 	return f
 }
 
+// expect readies the flight to track n outputs afresh.
+func (f *flight) expect(n int) {
+	f.pending, f.err, f.failed, f.acked = n, nil, nil, make(chan struct{})
+	if n == 0 {
+		close(f.acked)
+	}
+}
+
 // ack records the acknowledgement, or the failure, of one output.
-func (f *flight) ack(err error) {
+func (f *flight) ack(m *sarama.ProducerMessage, err error) {
 	f.mu.Lock()
-	if err != nil && f.err == nil {
-		f.err = err
+	if err != nil {
+		if f.err == nil {
+			f.err = err
+		}
+		f.failed = append(f.failed, m)
 	}
 	f.pending--
 	last := f.pending == 0
@@ -77,13 +102,13 @@ func routeAcks(p sarama.AsyncProducer, done chan<- struct{}) {
 				successes = nil
 				continue
 			}
-			m.Metadata.(*flight).ack(nil)
+			m.Metadata.(*flight).ack(m, nil)
 		case pe, ok := <-errs:
 			if !ok {
 				errs = nil
 				continue
 			}
-			pe.Msg.Metadata.(*flight).ack(pe.Err)
+			pe.Msg.Metadata.(*flight).ack(pe.Msg, pe.Err)
 		}
 	}
 }
@@ -96,21 +121,31 @@ func routeAcks(p sarama.AsyncProducer, done chan<- struct{}) {
 // the batch, so an offset is marked only when it and all before it are safe.
 // A crash in between repeats outputs; it never loses one.
 //
-// A write the producer gave up on stops the marking there: later batches are
-// still awaited but not marked, and the claim ends with the error, so the
-// next owner of the partition (this worker, after rejoining) starts again
-// after the last safe batch.
+// An output the producer gave up on is written again by the acker, with
+// backoff, until the brokers take it, inside the claim: ending the claim
+// instead would rebalance the whole group at every attempt. While it
+// rewrites, the acker writes every later batch itself, in order, the ones
+// already written again too, so that the outputs of a key end in the order
+// of their inputs, as a restart from the failed batch would leave them. The
+// partition holds meanwhile (commit waits once ackWindow batches are queued)
+// and says so on /readyz. Only the end of the session, or a failed write of
+// the dedup changelog, stops the marking: the claim then ends with the error
+// and the partition's next owner starts again after the last safe batch.
 type acker struct {
 	r       *Runner
 	store   *dedupStore
 	session sarama.ConsumerGroupSession
 	claim   sarama.ConsumerGroupClaim
 
-	flights  chan *flight
-	done     chan struct{}
-	failed   chan struct{}
-	err      error // set before failed is closed
-	finished bool
+	flights chan *flight
+	done    chan struct{}
+	failed  chan struct{}
+	err     error // set before failed is closed
+	// gate orders commit's writes against the acker's rewrites.
+	gate       sync.Mutex
+	rewriting  bool // under gate
+	finished   bool
+	writeTries int // failed writes in a row while rewriting
 }
 
 func (r *Runner) newAcker(
@@ -131,7 +166,8 @@ func (a *acker) idle(sarama.ConsumerGroupSession) {}
 func (a *acker) failure() <-chan struct{} { return a.failed }
 
 // commit hands the outputs of a batch to the producer, waiting only when
-// ackWindow batches are already in flight.
+// ackWindow batches are already in flight; while the acker rewrites earlier
+// batches it leaves them to the acker.
 func (a *acker) commit(
 	_ context.Context,
 	_ sarama.ConsumerGroupSession,
@@ -148,13 +184,36 @@ func (a *acker) commit(
 	case <-a.failed:
 		return a.err
 	}
-	for _, h := range events {
-		for _, m := range h.outputs {
-			m.Metadata = f
-			a.r.producer.Input() <- m
-		}
+	a.gate.Lock()
+	defer a.gate.Unlock()
+	if a.isFailed() {
+		f.state = flightLeft
+		return a.err
 	}
+	if a.rewriting || f.state != flightQueued {
+		f.state = flightLeft
+		return nil
+	}
+	f.state = flightSent
+	a.write(f, f.outputs())
 	return nil
+}
+
+// outputs are the messages of every event of the batch, in order.
+func (f *flight) outputs() []*sarama.ProducerMessage {
+	var msgs []*sarama.ProducerMessage
+	for _, h := range f.events {
+		msgs = append(msgs, h.outputs...)
+	}
+	return msgs
+}
+
+// write hands msgs to the producer, acknowledged to f.
+func (a *acker) write(f *flight, msgs []*sarama.ProducerMessage) {
+	for _, m := range msgs {
+		m.Metadata = f
+		a.r.producer.Input() <- m
+	}
 }
 
 // finish waits for the batches in flight, lands them and commits. It returns
@@ -202,17 +261,11 @@ func (a *acker) land(ctx context.Context) {
 	}
 }
 
-// settle waits for a batch's acknowledgements and marks it, reporting
-// whether it marked. After a failure nothing more is marked.
+// settle waits for a batch's acknowledgements, writing it again while it
+// fails, and marks it, reporting whether it marked. After a failure of the
+// claim nothing more is marked.
 func (a *acker) settle(ctx context.Context, f *flight) bool {
-	<-f.acked
-	select {
-	case <-a.failed:
-		return false
-	default:
-	}
-	if f.err != nil {
-		a.fail(fmt.Errorf("write outputs from offset %d: %w", f.events[0].msg.Offset, f.err))
+	if !a.land1(ctx, f) {
 		return false
 	}
 	// Only after the outputs are safe: an event recorded but not written
@@ -226,7 +279,101 @@ func (a *acker) settle(ctx context.Context, f *flight) bool {
 	}
 	a.session.MarkOffset(a.claim.Topic(), a.claim.Partition(), f.next, "")
 	a.r.committed(a.claim, f.events)
+	a.doneRewriting()
 	return true
+}
+
+// land1 waits until every output of f is acknowledged. When a write fails,
+// or the acker is already rewriting, it writes the batch again itself until
+// the brokers take it; it returns false once the session ends first.
+func (a *acker) land1(ctx context.Context, f *flight) bool {
+	a.gate.Lock()
+	rewriting, state := a.rewriting, f.state
+	if state == flightQueued {
+		// commit has not written it yet and will leave it to the acker.
+		f.state, state = flightLeft, flightLeft
+	}
+	a.gate.Unlock()
+	if a.isFailed() {
+		// Nothing more becomes safe in this claim; what was written is only
+		// waited for.
+		if state == flightSent {
+			<-f.acked
+		}
+		return false
+	}
+
+	var msgs []*sarama.ProducerMessage
+	switch {
+	case state == flightLeft:
+		msgs = f.outputs()
+		f.expect(len(msgs))
+		a.write(f, msgs)
+	case rewriting:
+		// Written before the rewrite began: wait for it, then write it again
+		// after the batches before it.
+		<-f.acked
+		msgs = copyMessages(f.outputs())
+		f.expect(len(msgs))
+		a.write(f, msgs)
+	}
+	for {
+		<-f.acked
+		if f.err == nil {
+			return true
+		}
+		err := fmt.Errorf("write outputs from offset %d: %w", f.events[0].msg.Offset, f.err)
+		if !a.waitToRewrite(ctx, f, err) {
+			return false
+		}
+		msgs = copyMessages(f.failed)
+		f.expect(len(msgs))
+		a.write(f, msgs)
+	}
+}
+
+// waitToRewrite reports a failed write, starts rewriting and waits with
+// backoff before the next attempt. It returns false, failing the claim, when
+// the session ends first.
+func (a *acker) waitToRewrite(ctx context.Context, f *flight, err error) bool {
+	a.gate.Lock()
+	a.rewriting = true
+	a.gate.Unlock()
+	a.writeTries++
+	a.r.metrics.inWriteFailed.Inc()
+	a.r.metrics.setLag(a.claim.Topic(), a.claim.Partition(), a.claim.HighWaterMarkOffset()-f.events[0].msg.Offset)
+	a.r.health.stop(a.claim.Partition(), err.Error()+"; writing it again")
+	wait := a.r.backoff.wait(a.writeTries)
+	log.FromContext(ctx).Error(err, "Cannot write the outputs of a batch; writing it again",
+		"attempt", a.writeTries, "wait", wait.String())
+	// What is marked before the batch is safe; the partition may hold here
+	// for long.
+	a.session.Commit()
+	if !sleep(a.session.Context(), wait) {
+		a.fail(err)
+		return false
+	}
+	return true
+}
+
+// doneRewriting ends a rewrite once no batch is queued behind the one just
+// landed: commit writes the next ones itself again.
+func (a *acker) doneRewriting() {
+	a.gate.Lock()
+	defer a.gate.Unlock()
+	if a.rewriting && len(a.flights) == 0 {
+		a.rewriting = false
+		a.writeTries = 0
+	}
+}
+
+func (a *acker) isFailed() bool {
+	select {
+	case <-a.failed:
+		return true
+	default:
+		return false
+	}
 }
 
 func (a *acker) fail(err error) {
