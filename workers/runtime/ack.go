@@ -128,9 +128,10 @@ func routeAcks(p sarama.AsyncProducer, done chan<- struct{}) {
 // already written again too, so that the outputs of a key end in the order
 // of their inputs, as a restart from the failed batch would leave them. The
 // partition holds meanwhile (commit waits once ackWindow batches are queued)
-// and says so on /readyz. Only the end of the session, or a failed write of
-// the dedup changelog, stops the marking: the claim then ends with the error
-// and the partition's next owner starts again after the last safe batch.
+// and says so on /readyz. Only the end of the session stops the marking
+// (the dedup changelog's writes are retried until then too): the claim then
+// ends with the error and the partition's next owner starts again after the
+// last safe batch.
 type acker struct {
 	r       *Runner
 	store   *dedupStore

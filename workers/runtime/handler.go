@@ -80,9 +80,9 @@ func (r *Runner) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.
 
 // holdFailedClaim reports on /readyz a partition whose claim ends because a
 // batch cannot become safe, and waits with backoff before the claim ends.
-// Output writes are retried inside the claim (by the acker and the
-// transactor); what ends one is rarer: a dedup changelog that cannot be
-// written, a transactional producer fenced by a newer owner. Ending a claim
+// Output and changelog writes are retried inside the claim (by the acker,
+// the transactor and send); what ends one is rarer, such as a transactional
+// producer fenced by a newer owner. Ending a claim
 // ends the session, and the worker rejoins at once to restart the partition
 // after its last safe batch; a failure that persists would otherwise
 // rebalance the group several times a second. The other partitions go on
