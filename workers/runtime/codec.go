@@ -74,8 +74,10 @@ func decodeWithBinding(msg *sarama.ConsumerMessage) (cloudevents.Event, error) {
 	return *e, nil
 }
 
-// maxFastHeaders is the most headers decodeBinaryV1 keeps in place; a
-// record with more takes one allocation for them.
+// maxFastHeaders is the most headers decodeBinaryV1 takes. It finds the
+// last of repeated keys by looking ahead, in time quadratic in the headers;
+// a record with more goes through the binding, whose map does it in linear
+// time, so a record of many thousands of headers cannot stall a partition.
 const maxFastHeaders = 16
 
 // header is a record header with the key the binding files it under.
@@ -95,8 +97,11 @@ type header struct {
 // headers, one string for all header values instead of one each, and no
 // boxing of every value, which made the binding's path a quarter of the
 // worker's CPU time. isV1 is false, and nothing is decoded, when the record
-// is in another mode or version.
+// is in another mode or version, or has more than maxFastHeaders headers.
 func decodeBinaryV1(msg *sarama.ConsumerMessage) (e cloudevents.Event, isV1 bool, err error) {
+	if len(msg.Headers) > maxFastHeaders {
+		return cloudevents.Event{}, false, nil
+	}
 	var room [maxFastHeaders]header
 	hs := room[:0]
 	size := 0

@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,10 +99,11 @@ func TestDecodeBinaryV1LeavesOthersToBinding(t *testing.T) {
 		"structured batch":           headers("content-type", "application/cloudevents-batch+json"),
 		"structured wins over a spec version": withRequired("content-type",
 			"application/cloudevents+json"),
-		"version 0.3":          headers("ce_specversion", "0.3", "ce_id", "1", "ce_source", "s", "ce_type", "t"),
-		"version 1.0 repeated": withRequired("ce_specversion", "0.3"),
-		"no spec version":      headers("ce_id", "1", "ce_source", "s", "ce_type", "t"),
-		"no headers":           nil,
+		"version 0.3":                      headers("ce_specversion", "0.3", "ce_id", "1", "ce_source", "s", "ce_type", "t"),
+		"spec version repeated, 0.3 last":  withRequired("ce_specversion", "0.3"),
+		"more headers than maxFastHeaders": withRequired(manyExtensions(maxFastHeaders)...),
+		"no spec version":                  headers("ce_id", "1", "ce_source", "s", "ce_type", "t"),
+		"no headers":                       nil,
 	}
 	for name, hs := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -109,6 +111,28 @@ func TestDecodeBinaryV1LeavesOthersToBinding(t *testing.T) {
 				t.Errorf("decodeBinaryV1() took a record that is not binary-mode CloudEvents 1.0")
 			}
 		})
+	}
+}
+
+// manyExtensions is n extension headers as key and value pairs.
+func manyExtensions(n int) []string {
+	var kv []string
+	for i := range n {
+		kv = append(kv, "ce_ext"+strconv.Itoa(i), "v")
+	}
+	return kv
+}
+
+// TestDecodeManyHeaders checks that a record with more headers than the fast
+// path takes is still decoded, by the binding.
+func TestDecodeManyHeaders(t *testing.T) {
+	msg := &sarama.ConsumerMessage{Headers: withRequired(manyExtensions(1000)...)}
+	e, err := decode(msg)
+	if err != nil {
+		t.Fatalf("decode() = %v", err)
+	}
+	if got := len(e.Extensions()); got != 1000 {
+		t.Errorf("decoded %d extensions, want 1000", got)
 	}
 }
 
@@ -129,6 +153,12 @@ func FuzzDecodeBinaryV1(f *testing.F) {
 		m := bindingMessage(msg)
 		bindingV1 := m.ReadEncoding() == binding.EncodingBinary && string(m.Headers["ce_specversion"]) == "1.0"
 		got, isV1, err := decodeBinaryV1(msg)
+		if len(hs) > maxFastHeaders {
+			if isV1 {
+				t.Fatalf("decodeBinaryV1() took a record of %d headers", len(hs))
+			}
+			return
+		}
 		if isV1 != bindingV1 {
 			t.Fatalf("decodeBinaryV1() takes the record: %v, the binding reads it as binary 1.0: %v", isV1, bindingV1)
 		}
