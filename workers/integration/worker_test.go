@@ -237,6 +237,24 @@ var _ = Describe("The worker", func() {
 			for i := range 10 {
 				Expect(out.count(fmt.Sprintf("b-%d", i))).To(Equal(2), "outputs of b-%d, forgotten", i)
 			}
+
+			// A worker that loads the changelog, which holds every key, keeps
+			// to the bound too, and still knows the newest ids.
+			Expect(w.stop()).To(Equal(0))
+			restarted := startWorker(p.cfg)
+			Eventually(func(g Gomega) {
+				body, err := restarted.metrics()
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(restarted.log()).To(ContainSubstring("Loaded dedup changelog"))
+				g.Expect(metricValue(body, "eventpipe_worker_dedup_keys")).To(BeNumerically("<=", 1000))
+			}).WithTimeout(flowTimeout).Should(Succeed())
+			produceEvents(prod, p.in, "b", 2900, 3000, p.partitions)
+			Eventually(func(g Gomega) {
+				g.Expect(committed(p.cfg.ConsumerGroup, p.in, p.partitions)).To(BeNumerically("==", 3610))
+			}).WithTimeout(flowTimeout).Should(Succeed())
+			for i := 2900; i < 3000; i++ {
+				Expect(out.count(fmt.Sprintf("b-%d", i))).To(Equal(1), "outputs of b-%d after the restart", i)
+			}
 		})
 	})
 })
