@@ -65,6 +65,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	applyGCPercent()
 
 	opts, err := options(processorName, configPath, kc)
 	if err != nil {
@@ -128,6 +129,23 @@ func applyMemoryLimit(logger logr.Logger) (int64, error) {
 	logger.Info("Keeping the heap under the container's memory limit", "limitBytes", limit,
 		"softLimitBytes", soft)
 	return limit, nil
+}
+
+// gcPercent is the worker's GOGC: the heap may grow to three times what is
+// live before a collection, not twice. A worker's live heap is small (a few
+// MB at a steady rate, a few tens while it drains a backlog: the batches in
+// flight) and nearly everything it allocates is garbage an event later, so
+// it collected 60 times a second at 45,000 events/s. Collecting half as
+// often cut its CPU per event by about a tenth in `make bench-worker`, for 5
+// to 10 MB more at steady state and a higher peak while it drains a backlog;
+// the memory limit, when there is one, still bounds the heap.
+const gcPercent = 200
+
+// applyGCPercent sets the worker's GOGC unless the environment sets one.
+func applyGCPercent() {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // The dedup store's default bound: the keys a quarter of the memory limit

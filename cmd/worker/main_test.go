@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"runtime/debug"
 	"testing"
 
@@ -68,3 +69,33 @@ func TestBoundDedupStore(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	tests := []struct {
+		name string
+		gogc *string
+		want int
+	}{
+		{name: "the worker's own", want: gcPercent},
+		{name: "GOGC wins", gogc: ptr("150"), want: 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetGCPercent(100)
+			if tt.gogc != nil {
+				t.Setenv("GOGC", *tt.gogc)
+			} else {
+				// t.Setenv restores the variable after the test; unset it within.
+				t.Setenv("GOGC", "")
+				_ = os.Unsetenv("GOGC")
+			}
+			applyGCPercent()
+			if got := debug.SetGCPercent(100); got != tt.want {
+				t.Errorf("GC percent = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }
