@@ -73,12 +73,14 @@ func TestBoundDedupStore(t *testing.T) {
 func TestApplyGCPercent(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	tests := []struct {
-		name string
-		gogc *string
-		want int
+		name      string
+		guarantee string
+		gogc      *string
+		want      int
 	}{
-		{name: "the worker's own", want: gcPercent},
-		{name: "GOGC wins", gogc: ptr("150"), want: 100},
+		{name: "the worker's own", guarantee: config.AtLeastOnce, want: gcPercent},
+		{name: "Go's own for a dedup store", guarantee: config.Idempotent, want: 100},
+		{name: "GOGC wins", guarantee: config.ExactlyOnce, gogc: ptr("150"), want: 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +92,7 @@ func TestApplyGCPercent(t *testing.T) {
 				t.Setenv("GOGC", "")
 				_ = os.Unsetenv("GOGC")
 			}
-			applyGCPercent()
+			applyGCPercent(tt.guarantee)
 			if got := debug.SetGCPercent(100); got != tt.want {
 				t.Errorf("GC percent = %d, want %d", got, tt.want)
 			}
