@@ -266,7 +266,7 @@ func (a *acker) land(ctx context.Context) {
 // fails, and marks it, reporting whether it marked. After a failure of the
 // claim nothing more is marked.
 func (a *acker) settle(ctx context.Context, f *flight) bool {
-	if !a.land1(ctx, f) {
+	if !a.deliver(ctx, f) {
 		return false
 	}
 	// Only after the outputs are safe: an event recorded but not written
@@ -284,10 +284,11 @@ func (a *acker) settle(ctx context.Context, f *flight) bool {
 	return true
 }
 
-// land1 waits until every output of f is acknowledged. When a write fails,
-// or the acker is already rewriting, it writes the batch again itself until
-// the brokers take it; it returns false once the session ends first.
-func (a *acker) land1(ctx context.Context, f *flight) bool {
+// deliver returns once every output of f is acknowledged. When a write
+// fails, or the acker is already rewriting, it writes the batch (again)
+// itself until the brokers take it; it returns false when the claim failed
+// first, the session having ended.
+func (a *acker) deliver(ctx context.Context, f *flight) bool {
 	a.gate.Lock()
 	rewriting, state := a.rewriting, f.state
 	if state == flightQueued {

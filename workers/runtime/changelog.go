@@ -170,7 +170,8 @@ func (c *changelog) keys() int {
 func (c *changelog) load(ctx context.Context, inputs []int32) error {
 	perStore := 0
 	if c.maxKeys > 0 {
-		perStore = int(c.maxKeys / int64(max(len(inputs), 1)))
+		// At least one, since 0 would leave a store unbounded.
+		perStore = int(max(c.maxKeys/int64(max(len(inputs), 1)), 1))
 	}
 	c.mu.Lock()
 	c.storeMax = perStore

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"hash/maphash"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -102,7 +103,7 @@ func (s *dedupStore) evict(now time.Time) eviction {
 			below = max(below, s.expiryQuantile(float64(len(s.expiry)-target)/float64(len(s.expiry))))
 		} else {
 			// Samples kept missing; any key will do to keep the bound.
-			below = int64(^uint64(0) >> 1)
+			below = math.MaxInt64
 		}
 		for k, exp := range s.expiry {
 			if len(s.expiry) <= target {
