@@ -11,6 +11,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/eventpipe/eventpipe/test/rendered"
 )
 
 const managerName = "eventpipe-manager"
@@ -233,11 +235,11 @@ func TestKafkaSecret(t *testing.T) {
 		if !slices.Contains(c.Args, "--kafka-config-dir=/etc/eventpipe/kafka") {
 			t.Errorf("args lack --kafka-config-dir=/etc/eventpipe/kafka: %v", c.Args)
 		}
-		mount, ok := findMount(c, "/etc/eventpipe/kafka")
+		mount, ok := rendered.FindMount(c, "/etc/eventpipe/kafka")
 		if !ok || !mount.ReadOnly {
 			t.Fatalf("no read-only mount at /etc/eventpipe/kafka: %s", toYAML(c.VolumeMounts))
 		}
-		volume, ok := findVolume(d, mount.Name)
+		volume, ok := rendered.FindVolume(d, mount.Name)
 		if !ok || volume.Secret == nil || volume.Secret.SecretName != "kafka-client" {
 			t.Errorf("volume %s is not Secret kafka-client: %s", mount.Name, toYAML(volume))
 		}
@@ -245,7 +247,7 @@ func TestKafkaSecret(t *testing.T) {
 	t.Run("absent when not set", func(t *testing.T) {
 		t.Parallel()
 		d, c := manager(t)
-		if _, ok := findMount(c, "/etc/eventpipe/kafka"); ok {
+		if _, ok := rendered.FindMount(c, "/etc/eventpipe/kafka"); ok {
 			t.Error("a volume is mounted at /etc/eventpipe/kafka without kafka.existingSecret")
 		}
 		for _, v := range d.Spec.Template.Spec.Volumes {
@@ -254,24 +256,6 @@ func TestKafkaSecret(t *testing.T) {
 			}
 		}
 	})
-}
-
-func findMount(c corev1.Container, path string) (corev1.VolumeMount, bool) {
-	for _, m := range c.VolumeMounts {
-		if m.MountPath == path {
-			return m, true
-		}
-	}
-	return corev1.VolumeMount{}, false
-}
-
-func findVolume(d *appsv1.Deployment, name string) (corev1.Volume, bool) {
-	for _, v := range d.Spec.Template.Spec.Volumes {
-		if v.Name == name {
-			return v, true
-		}
-	}
-	return corev1.Volume{}, false
 }
 
 func TestPodDisruptionBudget(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/eventpipe/eventpipe/test/rendered"
 )
 
 // TestManagerClusterRoleMatchesGenerated keeps the chart's ClusterRole equal
@@ -16,7 +18,7 @@ import (
 func TestManagerClusterRoleMatchesGenerated(t *testing.T) {
 	t.Parallel()
 	var want rbacv1.ClusterRole
-	readManifest(t, filepath.Join(repoRoot(t), "config", "rbac", "role.yaml")).Get(t, "ClusterRole", managerName, &want)
+	readManifest(t, filepath.Join(rendered.RepoRoot(t), "config", "rbac", "role.yaml")).Get(t, "ClusterRole", managerName, &want)
 	var got rbacv1.ClusterRole
 	render(t).Get(t, "ClusterRole", managerName, &got)
 	if !reflect.DeepEqual(got.Rules, want.Rules) {
@@ -31,7 +33,7 @@ func TestManagerClusterRoleMatchesGenerated(t *testing.T) {
 // kind and name, so both installs grant the same permissions.
 func TestRBACMatchesConfig(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join(repoRoot(t), "config", "rbac", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(rendered.RepoRoot(t), "config", "rbac", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("list config/rbac: %v (%d files)", err, len(files))
 	}

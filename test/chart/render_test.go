@@ -21,18 +21,8 @@ const (
 	bootstrapServers = "kafka.kafka.svc:9092"
 )
 
-// repoRoot is the module root, two levels above this package.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatalf("find the repository root: %v", err)
-	}
-	return root
-}
-
 func chartDir(t *testing.T) string {
-	return filepath.Join(repoRoot(t), "charts", "eventpipe")
+	return filepath.Join(rendered.RepoRoot(t), "charts", "eventpipe")
 }
 
 // helmBinary is $HELM or bin/helm. A missing helm fails the test rather than
@@ -41,7 +31,7 @@ func helmBinary(t *testing.T) string {
 	t.Helper()
 	helm := os.Getenv("HELM")
 	if helm == "" {
-		helm = filepath.Join(repoRoot(t), "bin", "helm")
+		helm = filepath.Join(rendered.RepoRoot(t), "bin", "helm")
 	}
 	if _, err := os.Stat(helm); err != nil {
 		t.Fatalf("helm not found at %s (%v): run `make helm` to build it, or set HELM", helm, err)

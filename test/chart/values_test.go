@@ -13,6 +13,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"github.com/eventpipe/eventpipe/test/rendered"
 )
 
 // TestInvalidValuesFail checks that a wrong value stops `helm template` (and
@@ -182,7 +184,7 @@ func TestAllOptionsRenderValidObjects(t *testing.T) {
 func TestCRDsShip(t *testing.T) {
 	t.Parallel()
 	m := render(t, "--include-crds")
-	generated, err := filepath.Glob(filepath.Join(repoRoot(t), "config", "crd", "bases", "*.yaml"))
+	generated, err := filepath.Glob(filepath.Join(rendered.RepoRoot(t), "config", "crd", "bases", "*.yaml"))
 	if err != nil || len(generated) == 0 {
 		t.Fatalf("list config/crd/bases: %v (%d files)", err, len(generated))
 	}

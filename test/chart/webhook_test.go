@@ -137,11 +137,11 @@ func assertWebhookWiring(t *testing.T, m manifest, vwc *admissionregistrationv1.
 			t.Errorf("webhook Service selector %v does not select the manager pods", service.Spec.Selector)
 		}
 	}
-	mount, ok := findMount(c, "/etc/eventpipe/webhook-certs")
+	mount, ok := rendered.FindMount(c, "/etc/eventpipe/webhook-certs")
 	if !ok || !mount.ReadOnly {
 		t.Fatalf("no read-only mount at /etc/eventpipe/webhook-certs: %s", toYAML(c.VolumeMounts))
 	}
-	volume, ok := findVolume(&d, mount.Name)
+	volume, ok := rendered.FindVolume(&d, mount.Name)
 	if !ok || volume.Secret == nil || volume.Secret.SecretName != webhookSecret {
 		t.Errorf("volume %s is not Secret %s: %s", mount.Name, webhookSecret, toYAML(volume))
 	}
@@ -227,7 +227,7 @@ type certificateIssuer struct{ name, kind, group string }
 // changed webhook in the code fails here until the chart follows.
 func TestWebhookMatchesGenerated(t *testing.T) {
 	t.Parallel()
-	generated := readManifest(t, filepath.Join(repoRoot(t), "config", "webhook", "manifests.yaml"))
+	generated := readManifest(t, filepath.Join(rendered.RepoRoot(t), "config", "webhook", "manifests.yaml"))
 	var want admissionregistrationv1.ValidatingWebhookConfiguration
 	wantObjs := generated.OfKind("ValidatingWebhookConfiguration")
 	if len(wantObjs) != 1 {

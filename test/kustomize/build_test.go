@@ -19,16 +19,6 @@ const (
 	managerName = "eventpipe-manager"
 )
 
-// repoRoot is the module root, two levels above this package.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatalf("find the repository root: %v", err)
-	}
-	return root
-}
-
 // kubectlBinary is $KUBECTL. Unlike bin/helm for test/chart, kubectl is built
 // with all of Kubernetes, so these tests do not look for it on their own.
 func kubectlBinary(t *testing.T) string {
@@ -58,7 +48,7 @@ func build(t *testing.T, dir string) rendered.Manifest {
 // buildConfig builds a directory of config/, given relative to it.
 func buildConfig(t *testing.T, dir string) rendered.Manifest {
 	t.Helper()
-	return build(t, filepath.Join(repoRoot(t), "config", dir))
+	return build(t, filepath.Join(rendered.RepoRoot(t), "config", dir))
 }
 
 // buildInNamespace copies config/ into a temporary directory, puts a base
@@ -68,7 +58,7 @@ func buildConfig(t *testing.T, dir string) rendered.Manifest {
 func buildInNamespace(t *testing.T, ns string, components ...string) rendered.Manifest {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.CopyFS(filepath.Join(dir, "config"), os.DirFS(filepath.Join(repoRoot(t), "config"))); err != nil {
+	if err := os.CopyFS(filepath.Join(dir, "config"), os.DirFS(filepath.Join(rendered.RepoRoot(t), "config"))); err != nil {
 		t.Fatalf("copy config/: %v", err)
 	}
 	writeKustomization(t, filepath.Join(dir, "base"),
@@ -124,24 +114,6 @@ func selects(selector, labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func findMount(c corev1.Container, path string) (corev1.VolumeMount, bool) {
-	for _, m := range c.VolumeMounts {
-		if m.MountPath == path {
-			return m, true
-		}
-	}
-	return corev1.VolumeMount{}, false
-}
-
-func findVolume(d *appsv1.Deployment, name string) (corev1.Volume, bool) {
-	for _, v := range d.Spec.Template.Spec.Volumes {
-		if v.Name == name {
-			return v, true
-		}
-	}
-	return corev1.Volume{}, false
 }
 
 // argValue returns the value of --flag=value among args.

@@ -95,7 +95,7 @@ func TestWebhookWithoutCertManager(t *testing.T) {
 // controller-gen wrote, unchanged but for where they are sent.
 func TestWebhooksMatchGenerated(t *testing.T) {
 	t.Parallel()
-	generated := rendered.Read(t, filepath.Join(repoRoot(t), "config", "webhook", "manifests.yaml"))
+	generated := rendered.Read(t, filepath.Join(rendered.RepoRoot(t), "config", "webhook", "manifests.yaml"))
 	var want []admissionregistrationv1.ValidatingWebhook
 	for _, o := range generated.OfKind("ValidatingWebhookConfiguration") {
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
@@ -249,11 +249,11 @@ func assertManagerServesWebhooks(t *testing.T, m rendered.Manifest, secretName s
 	if !ok || dir == "" {
 		t.Fatalf("manager args lack --webhook-cert-dir=<dir>: %v", c.Args)
 	}
-	mount, ok := findMount(c, dir)
+	mount, ok := rendered.FindMount(c, dir)
 	if !ok || !mount.ReadOnly {
 		t.Fatalf("no read-only mount at %s (--webhook-cert-dir): %s", dir, rendered.ToYAML(c.VolumeMounts))
 	}
-	volume, ok := findVolume(d, mount.Name)
+	volume, ok := rendered.FindVolume(d, mount.Name)
 	if !ok || volume.Secret == nil || volume.Secret.SecretName != secretName {
 		t.Errorf("volume %s = %s, want Secret %s", mount.Name, rendered.ToYAML(volume), secretName)
 	}

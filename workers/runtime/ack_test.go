@@ -12,6 +12,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/IBM/sarama/mocks"
+	"github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/eventpipe/eventpipe/workers/config"
@@ -207,13 +208,12 @@ func TestAckerReportsAHeldPartition(t *testing.T) {
 	<-routed
 }
 
+// ackTimeout bounds the wait for the acker's goroutine to land or report a
+// batch, which takes milliseconds with the mock producer.
+const ackTimeout = 5 * time.Second
+
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	gomega.NewWithT(t).Eventually(cond).WithTimeout(ackTimeout).WithPolling(time.Millisecond).
+		Should(gomega.BeTrue(), "waiting for %s", what)
 }
